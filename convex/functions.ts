@@ -1,0 +1,3 @@
+import { query } from "./_generated/server";
+
+export const ping = query({ args: {}, handler: async () => ({ serverTime: Date.now() }) });

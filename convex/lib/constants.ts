@@ -1,0 +1,86 @@
+/**
+ * The one place for the queue's vocabulary and policy. The Python bridge
+ * mirrors the status names; change them here and there together.
+ */
+
+export const EVENT_TYPES = ["transfer", "adjustment"] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export const EVENT_STATUSES = ["posted", "voided"] as const;
+export type EventStatus = (typeof EVENT_STATUSES)[number];
+
+export const QB_STATUSES = [
+  "pending",
+  "in_flight",
+  "applied",
+  "failed",
+  "dead",
+  "not_required",
+  "cancelled",
+] as const;
+export type QbStatus = (typeof QB_STATUSES)[number];
+
+/** States the bridge may claim (failed ones only once their retry is due). */
+export const CLAIMABLE_QB_STATUSES = ["pending", "failed"] as const;
+
+/** States from which an event can still be voided: QuickBooks never saw it. */
+export const VOIDABLE_QB_STATUSES: readonly QbStatus[] = [
+  "pending",
+  "failed",
+  "dead",
+  "not_required",
+];
+
+export const ADJUSTMENT_MODES = ["delta", "set"] as const;
+export type AdjustmentMode = (typeof ADJUSTMENT_MODES)[number];
+
+/**
+ * Retry policy: the n-th retry (1-based) waits RETRY_DELAYS_SECONDS[n-1],
+ * the last delay repeating. After MAX_RETRIES retryable failures the next
+ * failure makes the event dead (the 11th failure with the defaults).
+ */
+export const RETRY_DELAYS_SECONDS = [60, 300, 900, 3600] as const;
+export const MAX_RETRIES = 10;
+
+/** Default lease on a claimed event; the bridge passes its own from config. */
+export const DEFAULT_LEASE_MS = 10 * 60 * 1000;
+/** Upper bound of one batch claim: keeps each mutation's reads bounded. */
+export const MAX_CLAIM_BATCH = 100;
+/** Upper bound of the importer's batch upsert per call. */
+export const MAX_PART_UPSERT_BATCH = 500;
+/** Lines per event: bounded so one event stays one small transaction. */
+export const MAX_EVENT_LINES = 100;
+
+/** qbXML field limits the data must fit (RefNumber is STRTYPE max 11). */
+export const REF_NUMBER_MAX = 11;
+export const MEMO_MAX = 4095;
+export const REASON_MAX = 500;
+
+/** Default session (ticket) lifetime; QBWC sessions last minutes, not hours. */
+export const DEFAULT_SESSION_TTL_MS = 60 * 60 * 1000;
+
+/** Machine-readable error codes carried in ConvexError data as `code`. */
+export const ERROR_CODES = {
+  UNAUTHENTICATED: "UNAUTHENTICATED",
+  INVALID_ARGUMENT: "INVALID_ARGUMENT",
+  PART_NOT_FOUND: "PART_NOT_FOUND",
+  LOCATION_NOT_FOUND: "LOCATION_NOT_FOUND",
+  LOCATION_INACTIVE: "LOCATION_INACTIVE",
+  LOCATION_HAS_STOCK: "LOCATION_HAS_STOCK",
+  REASON_NOT_FOUND: "REASON_NOT_FOUND",
+  REASON_INACTIVE: "REASON_INACTIVE",
+  SAME_LOCATION: "SAME_LOCATION",
+  INSUFFICIENT_STOCK: "INSUFFICIENT_STOCK",
+  EVENT_NOT_FOUND: "EVENT_NOT_FOUND",
+  ALREADY_VOIDED: "ALREADY_VOIDED",
+  VOID_IN_FLIGHT: "VOID_IN_FLIGHT",
+  VOID_APPLIED: "VOID_APPLIED",
+  VOID_WOULD_GO_NEGATIVE: "VOID_WOULD_GO_NEGATIVE",
+  NOT_CLAIMABLE: "NOT_CLAIMABLE",
+  STALE_CLAIM: "STALE_CLAIM",
+  NOT_RETRYABLE: "NOT_RETRYABLE",
+  SESSION_NOT_FOUND: "SESSION_NOT_FOUND",
+  SESSION_CLOSED: "SESSION_CLOSED",
+  DUPLICATE_SKU: "DUPLICATE_SKU",
+} as const;
+export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];

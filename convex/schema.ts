@@ -1,0 +1,137 @@
+import { defineSchema, defineTable } from "convex/server";
+import { v } from "convex/values";
+import {
+  ADJUSTMENT_MODES,
+  EVENT_STATUSES,
+  EVENT_TYPES,
+  QB_STATUSES,
+} from "./lib/constants";
+
+const literals = <T extends string>(values: readonly T[]) =>
+  v.union(...values.map((value) => v.literal(value)));
+
+export const vEventType = literals(EVENT_TYPES);
+export const vEventStatus = literals(EVENT_STATUSES);
+export const vQbStatus = literals(QB_STATUSES);
+export const vAdjustmentMode = literals(ADJUSTMENT_MODES);
+
+export default defineSchema({
+  // The user's existing parts table, extended with optional QuickBooks mapping.
+  inventory_parts: defineTable({
+    sku: v.string(),
+    name: v.optional(v.string()),
+    description: v.optional(v.string()),
+    cost: v.optional(v.number()),
+    price: v.optional(v.number()),
+    active: v.optional(v.boolean()),
+    qbItemListId: v.optional(v.string()),
+    qbItemFullName: v.optional(v.string()),
+  }).index("by_sku", ["sku"]),
+
+  inventory_locations: defineTable({
+    code: v.string(),
+    name: v.string(),
+    active: v.boolean(),
+    qbSiteListId: v.optional(v.string()),
+    qbSiteFullName: v.optional(v.string()),
+  }).index("by_code", ["code"]),
+
+  inventory_reason_accounts: defineTable({
+    reasonCode: v.string(),
+    description: v.optional(v.string()),
+    active: v.boolean(),
+    qbAccountListId: v.optional(v.string()),
+    qbAccountFullName: v.optional(v.string()),
+  }).index("by_reasonCode", ["reasonCode"]),
+
+  // Materialized on-hand per (part, location), written only alongside events.
+  inventory_balances: defineTable({
+    partId: v.id("inventory_parts"),
+    locationId: v.id("inventory_locations"),
+    onHand: v.number(),
+  })
+    .index("by_part_location", ["partId", "locationId"])
+    .index("by_location_onHand", ["locationId", "onHand"]),
+
+  inventory_events: defineTable({
+    type: vEventType,
+    status: vEventStatus,
+    qbStatus: vQbStatus,
+    refNumber: v.string(),
+    occurredAt: v.number(),
+    memo: v.optional(v.string()),
+    createdBy: v.string(),
+    createdByName: v.optional(v.string()),
+    lineCount: v.number(),
+    // transfer
+    fromLocationId: v.optional(v.id("inventory_locations")),
+    toLocationId: v.optional(v.id("inventory_locations")),
+    // adjustment
+    locationId: v.optional(v.id("inventory_locations")),
+    reasonCode: v.optional(v.string()),
+    reasonAccountId: v.optional(v.id("inventory_reason_accounts")),
+    mode: v.optional(vAdjustmentMode),
+    // queue
+    retryCount: v.number(),
+    nextAttemptAt: v.number(),
+    claimCount: v.number(),
+    claimToken: v.optional(v.string()),
+    claimSessionId: v.optional(v.id("qb_sync_sessions")),
+    leaseExpiresAt: v.optional(v.number()),
+    // Set when a claim was lost with the outcome unknown: QuickBooks may hold
+    // the transaction, so the next claim must look it up before resending.
+    qbLookupRequired: v.optional(v.boolean()),
+    lastError: v.optional(v.string()),
+    lastStatusCode: v.optional(v.string()),
+    qbTxnId: v.optional(v.string()),
+    appliedAt: v.optional(v.number()),
+    // void
+    voidedAt: v.optional(v.number()),
+    voidedBy: v.optional(v.string()),
+    voidReason: v.optional(v.string()),
+  })
+    .index("by_refNumber", ["refNumber"])
+    .index("by_qbStatus_nextAttemptAt", ["qbStatus", "nextAttemptAt"])
+    .index("by_qbStatus_leaseExpiresAt", ["qbStatus", "leaseExpiresAt"])
+    .index("by_type", ["type"])
+    .index("by_status", ["status"]),
+
+  inventory_event_lines: defineTable({
+    eventId: v.id("inventory_events"),
+    lineNo: v.number(),
+    partId: v.id("inventory_parts"),
+    // Transfer: units moved (> 0). Adjustment: signed delta sent to QuickBooks.
+    quantity: v.number(),
+    // Adjustment in set mode: the count the employee entered, and what was on
+    // hand before, so the delta can be explained later.
+    requestedQuantity: v.optional(v.number()),
+    previousOnHand: v.optional(v.number()),
+  })
+    .index("by_event", ["eventId", "lineNo"])
+    .index("by_part", ["partId"]),
+
+  qb_sync_sessions: defineTable({
+    ticketHash: v.string(),
+    userName: v.string(),
+    status: v.union(v.literal("open"), v.literal("closed")),
+    companyFile: v.optional(v.string()),
+    qbXmlVersion: v.optional(v.string()),
+    openedAt: v.number(),
+    lastSeenAt: v.number(),
+    expiresAt: v.number(),
+    closedAt: v.optional(v.number()),
+    closeReason: v.optional(v.string()),
+    claimed: v.number(),
+    applied: v.number(),
+    failed: v.number(),
+    dead: v.number(),
+    lastError: v.optional(v.string()),
+  }).index("by_ticketHash", ["ticketHash"]),
+
+  // Named counters: event sequence (refNumbers) and per-qbStatus counts, so
+  // status reporting never scans the events table.
+  inventory_counters: defineTable({
+    name: v.string(),
+    value: v.number(),
+  }).index("by_name", ["name"]),
+});
