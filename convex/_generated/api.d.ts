@@ -14,7 +14,16 @@ import type {
   FunctionReference,
 } from "convex/server";
 import type * as functions from "../functions.js";
+import type * as inventory from "../inventory.js";
+import type * as lib_auth from "../lib/auth.js";
 import type * as lib_constants from "../lib/constants.js";
+import type * as lib_counters from "../lib/counters.js";
+import type * as lib_errors from "../lib/errors.js";
+import type * as lib_ledger from "../lib/ledger.js";
+import type * as lib_queue from "../lib/queue.js";
+import type * as lib_validate from "../lib/validate.js";
+import type * as parts from "../parts.js";
+import type * as qbQueue from "../qbQueue.js";
 
 /**
  * A utility for referencing Convex functions in your app's API.
@@ -26,7 +35,16 @@ import type * as lib_constants from "../lib/constants.js";
  */
 declare const fullApi: ApiFromModules<{
   functions: typeof functions;
+  inventory: typeof inventory;
+  "lib/auth": typeof lib_auth;
   "lib/constants": typeof lib_constants;
+  "lib/counters": typeof lib_counters;
+  "lib/errors": typeof lib_errors;
+  "lib/ledger": typeof lib_ledger;
+  "lib/queue": typeof lib_queue;
+  "lib/validate": typeof lib_validate;
+  parts: typeof parts;
+  qbQueue: typeof qbQueue;
 }>;
 export declare const api: FilterApi<
   typeof fullApi,

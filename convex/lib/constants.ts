@@ -50,6 +50,16 @@ export const MAX_CLAIM_BATCH = 100;
 export const MAX_PART_UPSERT_BATCH = 500;
 /** Lines per event: bounded so one event stays one small transaction. */
 export const MAX_EVENT_LINES = 100;
+/** Largest quantity accepted on one line: far above any real stock count. */
+export const MAX_QUANTITY = 1_000_000_000;
+/** Text limits for what the importer and the admin functions store. */
+export const SKU_MAX = 100;
+export const NAME_MAX = 200;
+export const DESCRIPTION_MAX = 2000;
+export const QB_FULL_NAME_MAX = 159;
+export const QB_SITE_FULL_NAME_MAX = 31;
+export const QB_LIST_ID_MAX = 36;
+export const CODE_MAX = 40;
 
 /** qbXML field limits the data must fit (RefNumber is STRTYPE max 11). */
 export const REF_NUMBER_MAX = 11;
@@ -82,5 +92,6 @@ export const ERROR_CODES = {
   SESSION_NOT_FOUND: "SESSION_NOT_FOUND",
   SESSION_CLOSED: "SESSION_CLOSED",
   DUPLICATE_SKU: "DUPLICATE_SKU",
+  NO_CHANGE: "NO_CHANGE",
 } as const;
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];

@@ -1,0 +1,34 @@
+import type { DatabaseReader, DatabaseWriter } from "../_generated/server";
+
+/**
+ * Named counters. One document per name keeps status counts and the event
+ * sequence readable in O(1) instead of counting a growing table.
+ */
+export async function readCounter(db: DatabaseReader, name: string): Promise<number> {
+  const row = await db
+    .query("inventory_counters")
+    .withIndex("by_name", (q) => q.eq("name", name))
+    .unique();
+  return row?.value ?? 0;
+}
+
+export async function addToCounter(
+  db: DatabaseWriter,
+  name: string,
+  delta: number,
+): Promise<number> {
+  const row = await db
+    .query("inventory_counters")
+    .withIndex("by_name", (q) => q.eq("name", name))
+    .unique();
+  if (row === null) {
+    await db.insert("inventory_counters", { name, value: delta });
+    return delta;
+  }
+  const value = row.value + delta;
+  await db.patch(row._id, { value });
+  return value;
+}
+
+export const EVENT_SEQUENCE = "events:sequence";
+export const qbStatusCounter = (status: string) => `qbStatus:${status}`;

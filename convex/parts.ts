@@ -1,0 +1,89 @@
+import { v } from "convex/values";
+import type { Doc } from "./_generated/dataModel";
+import { internalMutation } from "./_generated/server";
+import { DESCRIPTION_MAX, ERROR_CODES, MAX_PART_UPSERT_BATCH, NAME_MAX, SKU_MAX } from "./lib/constants";
+import { fail } from "./lib/errors";
+import { findPartBySku } from "./lib/ledger";
+import { fullNameText, listIdText, optionalText } from "./lib/validate";
+
+const vPartInput = v.object({
+  sku: v.string(),
+  name: v.optional(v.string()),
+  description: v.optional(v.string()),
+  cost: v.optional(v.number()),
+  price: v.optional(v.number()),
+  active: v.optional(v.boolean()),
+  qbItemListId: v.optional(v.string()),
+  qbItemFullName: v.optional(v.string()),
+});
+
+type PartFields = Omit<Doc<"inventory_parts">, "_id" | "_creationTime" | "sku">;
+
+/**
+ * Batch upsert for the CSV importer, keyed by SKU. The SKU is stored exactly
+ * as given (the importer has already trimmed it); other fields that are
+ * omitted are left as they are. Rows that would not change write nothing, so
+ * re-importing the same file is free. With dryRun the same report comes back
+ * and nothing is written.
+ */
+export const upsertBatch = internalMutation({
+  args: { parts: v.array(vPartInput), dryRun: v.optional(v.boolean()) },
+  handler: async (ctx, args) => {
+    if (args.parts.length > MAX_PART_UPSERT_BATCH) {
+      fail(ERROR_CODES.INVALID_ARGUMENT, `At most ${MAX_PART_UPSERT_BATCH} parts per call.`, { field: "parts" });
+    }
+    const seen = new Set<string>();
+    const inputs = args.parts.map((input) => {
+      if (input.sku === "" || input.sku.length > SKU_MAX) {
+        fail(ERROR_CODES.INVALID_ARGUMENT, `SKU must be 1 to ${SKU_MAX} characters: "${input.sku.slice(0, 40)}".`, {
+          sku: input.sku.slice(0, SKU_MAX),
+        });
+      }
+      if (seen.has(input.sku)) {
+        fail(ERROR_CODES.DUPLICATE_SKU, `SKU "${input.sku}" appears twice in one batch.`, { sku: input.sku });
+      }
+      seen.add(input.sku);
+      for (const field of ["cost", "price"] as const) {
+        const value = input[field];
+        if (value !== undefined && (!Number.isFinite(value) || value < 0)) {
+          fail(ERROR_CODES.INVALID_ARGUMENT, `${field} of "${input.sku}" must be a non-negative number.`, { sku: input.sku, field });
+        }
+      }
+      const fields: PartFields = {
+        name: optionalText(input.name, "name", NAME_MAX),
+        description: optionalText(input.description, "description", DESCRIPTION_MAX),
+        cost: input.cost,
+        price: input.price,
+        active: input.active,
+        qbItemListId: listIdText(input.qbItemListId, "qbItemListId"),
+        qbItemFullName: fullNameText(input.qbItemFullName, "qbItemFullName"),
+      };
+      return { sku: input.sku, fields };
+    });
+
+    let created = 0;
+    let updated = 0;
+    let unchanged = 0;
+    const changes: { sku: string; action: "create" | "update"; fields: string[] }[] = [];
+    for (const { sku, fields } of inputs) {
+      const given = Object.entries(fields).filter(([, value]) => value !== undefined);
+      const existing = await findPartBySku(ctx.db, sku);
+      if (existing === null) {
+        created += 1;
+        changes.push({ sku, action: "create", fields: given.map(([key]) => key).sort() });
+        if (!args.dryRun) await ctx.db.insert("inventory_parts", { sku, ...Object.fromEntries(given) });
+        continue;
+      }
+      const changed = given.filter(([key, value]) => existing[key as keyof PartFields] !== value);
+      if (changed.length === 0) {
+        unchanged += 1;
+        continue;
+      }
+      updated += 1;
+      changes.push({ sku, action: "update", fields: changed.map(([key]) => key).sort() });
+      if (!args.dryRun) await ctx.db.patch(existing._id, Object.fromEntries(changed));
+    }
+    changes.sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0));
+    return { created, updated, unchanged, changes };
+  },
+});
