@@ -6,7 +6,7 @@
 import { v } from "convex/values";
 import type { Doc } from "./_generated/dataModel";
 import { internalMutation, internalQuery } from "./_generated/server";
-import { DEFAULT_LEASE_MS, DEFAULT_SESSION_TTL_MS, ERROR_CODES, QB_STATUSES } from "./lib/constants";
+import { DEFAULT_LEASE_MS, DEFAULT_SESSION_TTL_MS, ERROR_CODES, MAX_CLAIM_BATCH, QB_STATUSES } from "./lib/constants";
 import { qbStatusCounter, readCounter } from "./lib/counters";
 import { fail } from "./lib/errors";
 import {
@@ -220,7 +220,59 @@ export const getEventState = internalQuery({
   },
 });
 
+/** Events a session claimed and has not answered yet (bounded by the batch sizes it used). */
+async function sessionClaims(db: import("./_generated/server").DatabaseReader, sessionId: Doc<"qb_sync_sessions">["_id"]) {
+  return await db
+    .query("inventory_events")
+    .withIndex("by_claimSession_qbStatus", (q) => q.eq("claimSessionId", sessionId).eq("qbStatus", "in_flight"))
+    .take(MAX_CLAIM_BATCH * 10);
+}
+
+export const listSessionClaims = internalQuery({
+  args: { sessionId: v.id("qb_sync_sessions") },
+  handler: async (ctx, args) => (await sessionClaims(ctx.db, args.sessionId)).map((e) => ({ ...queueState(e), claimToken: e.claimToken as string })),
+});
+
+/**
+ * Gives back every claim a session still holds, as retryable failures. Used
+ * when a whole QuickBooks response is lost or unusable and when a session
+ * ends with claims unanswered. `lookupRequired` says whether QuickBooks may
+ * have saved them anyway (then the next attempt asks before resending).
+ */
+export const releaseSessionClaims = internalMutation({
+  args: { sessionId: v.id("qb_sync_sessions"), message: v.string(), lookupRequired: v.boolean(), statusCode: v.optional(v.string()) },
+  handler: async (ctx, args) => {
+    const now = Date.now();
+    const released = [];
+    for (const event of await sessionClaims(ctx.db, args.sessionId)) {
+      released.push(
+        await applyOutcome(ctx.db, event._id, event.claimToken as string, {
+          kind: "retryable",
+          message: args.message,
+          statusCode: args.statusCode,
+          lookupRequired: args.lookupRequired,
+        }, now),
+      );
+    }
+    return released;
+  },
+});
+
 // ---- sessions -------------------------------------------------------------
+
+/** A session's tallies and last error, read without touching it (getLastError, CLI). */
+export const getSessionByTicket = internalQuery({
+  args: { ticketHash: v.string() },
+  handler: async (ctx, args) => {
+    const session = await ctx.db
+      .query("qb_sync_sessions")
+      .withIndex("by_ticketHash", (q) => q.eq("ticketHash", args.ticketHash))
+      .unique();
+    if (session === null) return null;
+    const { _id, status, userName, claimed, applied, failed, dead, lastError, expiresAt } = session;
+    return { sessionId: _id, status, userName, claimed, applied, failed, dead, lastError: lastError ?? null, expired: expiresAt <= Date.now() };
+  },
+});
 
 /** Opens a QBWC session. Only the ticket's hash is stored: a database read never yields a usable ticket. */
 export const openSession = internalMutation({

@@ -93,6 +93,7 @@ export default defineSchema({
     .index("by_refNumber", ["refNumber"])
     .index("by_qbStatus_nextAttemptAt", ["qbStatus", "nextAttemptAt"])
     .index("by_qbStatus_leaseExpiresAt", ["qbStatus", "leaseExpiresAt"])
+    .index("by_claimSession_qbStatus", ["claimSessionId", "qbStatus"])
     .index("by_type", ["type"])
     .index("by_status", ["status"]),
 

@@ -1,0 +1,137 @@
+"""Settings from environment variables (and a `.env` file), validated once.
+
+Everything the daemon and the CLI need is read here, so a bad value is
+reported as one clear line before anything starts, never as a traceback from
+deep inside a SOAP call.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from dotenv import dotenv_values
+
+DEFAULT_QBXML_VERSION = "13.0"
+LOG_FORMATS = ("json", "console")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class ConfigError(ValueError):
+    """A missing or invalid setting; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    convex_url: str | None
+    convex_deploy_key: str | None
+    qbwc_username: str | None
+    qbwc_password_hash: str | None
+    qbwc_password: str | None
+    qbxml_version: str
+    batch_size: int
+    lease_seconds: int
+    session_ttl_seconds: int
+    min_client_version: str
+    company_file: str
+    postpone_seconds: int
+    log_format: str
+    log_level: str
+    host: str
+    port: int
+    qb_timezone: str | None
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.qbwc_username) and bool(self.qbwc_password_hash or self.qbwc_password)
+
+    def require_convex(self) -> tuple[str, str]:
+        """URL and deploy key, or a ConfigError saying which is missing."""
+        if not self.convex_url:
+            raise ConfigError("CONVEX_URL is not set (the Convex deployment URL).")
+        if not self.convex_deploy_key:
+            raise ConfigError("CONVEX_DEPLOY_KEY is not set (needed to call the sync queue).")
+        return self.convex_url, self.convex_deploy_key
+
+    def require_credentials(self) -> None:
+        if not self.qbwc_username:
+            raise ConfigError("QBWC_USERNAME is not set (the user name in the .qwc file).")
+        if not (self.qbwc_password_hash or self.qbwc_password):
+            raise ConfigError(
+                "Set QBWC_PASSWORD_HASH (from `qbwc-bridge hash-password`) or, in development, "
+                "QBWC_PASSWORD."
+            )
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}.") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}.")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}.")
+    return value
+
+
+def parse_qbxml_version(raw: str, name: str = "QBXML_VERSION") -> str:
+    """Versions look like "13.0"; kept as text because "13.0" is what qbXML says."""
+    if not re.fullmatch(r"\d{1,2}\.\d", raw):
+        raise ConfigError(f"{name} must look like 13.0, got {raw!r}.")
+    return raw
+
+
+def _url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("CONVEX_URL", "").strip()
+    if raw == "":
+        return None
+    parsed = urlparse(raw)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ConfigError(f"CONVEX_URL must be an http(s) URL, got {raw!r}.")
+    return raw.rstrip("/")
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+) -> Settings:
+    """Reads settings; real environment variables win over the `.env` file."""
+    env: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    env.update(os.environ if environ is None else environ)
+    default_format = "console" if sys.stderr.isatty() else "json"
+    return Settings(
+        convex_url=_url(env),
+        convex_deploy_key=env.get("CONVEX_DEPLOY_KEY", "").strip() or None,
+        qbwc_username=env.get("QBWC_USERNAME", "").strip() or None,
+        qbwc_password_hash=env.get("QBWC_PASSWORD_HASH", "").strip() or None,
+        qbwc_password=env.get("QBWC_PASSWORD") or None,
+        qbxml_version=parse_qbxml_version(
+            env.get("QBXML_VERSION", "").strip() or DEFAULT_QBXML_VERSION
+        ),
+        batch_size=_int(env, "QBWC_BATCH_SIZE", 25, 1, 100),
+        lease_seconds=_int(env, "QBWC_LEASE_SECONDS", 600, 30, 86400),
+        session_ttl_seconds=_int(env, "QBWC_SESSION_TTL_SECONDS", 3600, 60, 86400),
+        min_client_version=env.get("QBWC_MIN_CLIENT_VERSION", "").strip() or "2.0.0.0",
+        company_file=env.get("QBWC_COMPANY_FILE", "").strip(),
+        postpone_seconds=_int(env, "QBWC_POSTPONE_SECONDS", 0, 0, 86400),
+        log_format=_choice(env, "LOG_FORMAT", default_format, LOG_FORMATS),
+        log_level=_choice(env, "LOG_LEVEL", "info", LOG_LEVELS),
+        host=env.get("HOST", "").strip() or "127.0.0.1",
+        port=_int(env, "PORT", 8080, 0, 65535),
+        qb_timezone=env.get("QB_TIMEZONE", "").strip() or None,
+    )
