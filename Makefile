@@ -1,0 +1,58 @@
+# Two commands matter: `make run` and `make test`. Everything else supports them.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# Development credentials for `make run` / `make demo` only; production sets its own.
+QBWC_USERNAME ?= qbwc-demo
+QBWC_PASSWORD ?= demo-password-123
+PORT ?= 8080
+
+.PHONY: setup codegen check-codegen test test-ts test-py lint run demo bench clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (found %d.%d)" % sys.version_info[:2])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+codegen: node_modules/.installed
+	npx convex codegen --system-udfs --typecheck enable
+
+# Fails when convex/_generated/ is not what the functions generate.
+check-codegen: codegen
+	@git diff --exit-code --stat -- convex/_generated || { echo "convex/_generated is stale: run 'make codegen' and commit it"; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- convex/_generated)" || { echo "convex/_generated has uncommitted files: run 'make codegen' and commit them"; exit 1; }
+
+test: setup test-ts lint test-py
+
+test-ts: node_modules/.installed
+	npx tsc --noEmit -p .
+	npx vitest run
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+
+test-py: $(VENV)/.installed node_modules/.installed
+	$(BIN)/pytest
+
+run: setup
+	@echo "Serving the bridge at http://localhost:$(PORT)/qbwc (user $(QBWC_USERNAME), password $(QBWC_PASSWORD))"
+	QBWC_USERNAME='$(QBWC_USERNAME)' QBWC_PASSWORD='$(QBWC_PASSWORD)' LOG_FORMAT=$${LOG_FORMAT:-console} \
+		$(BIN)/qbwc-bridge serve --sample-data --host 127.0.0.1 --port $(PORT)
+
+demo: setup
+	$(BIN)/python -m tests.python.demo
+
+bench: setup
+	$(BIN)/python tests/bench/run_all.py
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
