@@ -1,0 +1,56 @@
+"""Settings: defaults, validation messages, .env precedence."""
+
+from pathlib import Path
+
+import pytest
+
+from qbwc_bridge.config import ConfigError, load_settings
+
+
+def test_defaults_without_anything_set() -> None:
+    settings = load_settings({}, env_file=None)
+    assert settings.convex_url is None
+    assert settings.qbxml_version == "13.0"
+    assert settings.batch_size == 25
+    assert settings.lease_seconds == 600
+    assert settings.port == 8080
+    assert settings.host == "127.0.0.1"
+    assert not settings.has_credentials
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"QBWC_BATCH_SIZE": "0"}, "QBWC_BATCH_SIZE must be between 1 and 100"),
+        ({"QBWC_BATCH_SIZE": "ten"}, "QBWC_BATCH_SIZE must be a whole number"),
+        ({"QBXML_VERSION": "13"}, "QBXML_VERSION must look like 13.0"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be one of json, console"),
+        ({"CONVEX_URL": "ftp://x"}, "CONVEX_URL must be an http"),
+        ({"PORT": "70000"}, "PORT must be between 0 and 65535"),
+    ],
+)
+def test_invalid_values_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env, env_file=None)
+
+
+def test_require_convex_names_what_is_missing() -> None:
+    settings = load_settings({"CONVEX_URL": "https://x.convex.cloud"}, env_file=None)
+    with pytest.raises(ConfigError, match="CONVEX_DEPLOY_KEY"):
+        settings.require_convex()
+
+
+def test_require_credentials() -> None:
+    with pytest.raises(ConfigError, match="QBWC_USERNAME"):
+        load_settings({}, env_file=None).require_credentials()
+    with pytest.raises(ConfigError, match="QBWC_PASSWORD_HASH"):
+        load_settings({"QBWC_USERNAME": "u"}, env_file=None).require_credentials()
+    load_settings({"QBWC_USERNAME": "u", "QBWC_PASSWORD": "p"}, env_file=None).require_credentials()
+
+
+def test_environment_wins_over_env_file(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("QBWC_BATCH_SIZE=7\nQBWC_USERNAME=from-file\n")
+    settings = load_settings({"QBWC_BATCH_SIZE": "9"}, env_file=env_file)
+    assert settings.batch_size == 9
+    assert settings.qbwc_username == "from-file"
