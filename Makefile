@@ -39,6 +39,7 @@ test-ts: node_modules/.installed
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test-py: $(VENV)/.installed node_modules/.installed
 	$(BIN)/pytest

@@ -76,8 +76,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     try:
         gateway = ConvexGateway(url, key)
         sync = SyncService(settings, gateway, LoginThrottle())
-        server = create_server(build_wsgi_app(sync, gateway), args.host or settings.host, _port(args, settings))
-        log.info("serving", url=f"{server_url(server)}/qbwc", wsdl=f"{server_url(server)}/qbwc?wsdl", version=__version__)
+        server = create_server(
+            build_wsgi_app(sync, gateway), args.host or settings.host, _port(args, settings)
+        )
+        log.info(
+            "serving",
+            url=f"{server_url(server)}/qbwc",
+            wsdl=f"{server_url(server)}/qbwc?wsdl",
+            version=__version__,
+        )
         try:
             server.run()
         except KeyboardInterrupt:
@@ -109,9 +116,14 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     due = status["dueCount"]
     capped = "+" if due >= status["dueCountCapped"] else ""
     age = status["oldestDueAgeSeconds"]
-    print(f"Due now: {due}{capped}" + (f" (oldest waiting {_duration(age)})" if age is not None else ""))
+    print(
+        f"Due now: {due}{capped}"
+        + (f" (oldest waiting {_duration(age)})" if age is not None else "")
+    )
     if status["expiredLeases"]:
-        print(f"Claims with lapsed leases (to be looked up in QuickBooks): {len(status['expiredLeases'])}")
+        print(
+            f"Claims with lapsed leases (to be looked up in QuickBooks): {len(status['expiredLeases'])}"
+        )
     if status["dead"]:
         print("Dead events (fix the cause, then `qbwc-bridge retry EVENT_ID`):")
         for event in status["dead"]:
@@ -150,7 +162,9 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
             if key.startswith(("TR-", "AD-")):
                 state = gateway.event_state(key)
                 if state is None:
-                    raise ConvexCallError("qbQueue:getEventState", f"no event {key}", "EVENT_NOT_FOUND")
+                    raise ConvexCallError(
+                        "qbQueue:getEventState", f"no event {key}", "EVENT_NOT_FOUND"
+                    )
                 event_id = state["eventId"]
             state = gateway.retry_event(event_id)
             print(f"{state['refNumber']} {state['eventId']} -> {state['qbStatus']}")
@@ -207,36 +221,52 @@ def build_parser() -> argparse.ArgumentParser:
         description="QuickBooks Web Connector bridge for the Convex inventory app.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--env-file", type=Path, default=Path(".env"), help="settings file (default .env)")
+    parser.add_argument(
+        "--env-file", type=Path, default=Path(".env"), help="settings file (default .env)"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="serve SOAP for QBWC at /qbwc and GET /healthz")
     serve.add_argument("--host", help="interface to listen on (default $HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default $PORT or 8080; 0 = any free port)")
     serve.add_argument("--data", type=Path, help="local runtime only: keep its state in this file")
-    serve.add_argument("--sample-data", action="store_true", help="local runtime only: load sample data")
+    serve.add_argument(
+        "--sample-data", action="store_true", help="local runtime only: load sample data"
+    )
     serve.set_defaults(handler=cmd_serve)
 
     status = commands.add_parser("status", help="queue counts, oldest due event, dead events")
     status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.add_argument("--dead", type=int, default=20, help="how many dead events to list (max 100)")
+    status.add_argument(
+        "--dead", type=int, default=20, help="how many dead events to list (max 100)"
+    )
     status.set_defaults(handler=cmd_status)
 
     retry = commands.add_parser("retry", help="queue failed or dead events again, due now")
-    retry.add_argument("event_ids", nargs="*", metavar="EVENT_ID", help="event id or refNumber (TR-000123)")
+    retry.add_argument(
+        "event_ids", nargs="*", metavar="EVENT_ID", help="event id or refNumber (TR-000123)"
+    )
     retry.add_argument("--all-dead", action="store_true", help="retry every dead event")
     retry.set_defaults(handler=cmd_retry)
 
     qwc = commands.add_parser("qwc", help="print the .qwc file to load into QBWC")
-    qwc.add_argument("--url", required=True, help="the bridge's public SOAP URL, e.g. https://qb.example.com/qbwc")
+    qwc.add_argument(
+        "--url",
+        required=True,
+        help="the bridge's public SOAP URL, e.g. https://qb.example.com/qbwc",
+    )
     qwc.add_argument("--user", help="user name QBWC sends (default $QBWC_USERNAME)")
     qwc.add_argument("--app-name", default="Inventory QuickBooks Sync")
-    qwc.add_argument("--support-url", help="support page on the same host (default: the host's root)")
+    qwc.add_argument(
+        "--support-url", help="support page on the same host (default: the host's root)"
+    )
     qwc.add_argument("--minutes", type=int, default=5, help="run every N minutes (default 5)")
     qwc.set_defaults(handler=cmd_qwc)
 
     hashpw = commands.add_parser("hash-password", help="print a QBWC_PASSWORD_HASH for a password")
-    hashpw.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    hashpw.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin"
+    )
     hashpw.set_defaults(handler=cmd_hash_password)
 
     items = commands.add_parser("import-items", help="load the item master CSV into Convex")
@@ -265,4 +295,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConvexUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
-

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import requests
-from convex import ConvexError
 from convex.http_client import ConvexExecutionError, ConvexHttpClient
 from tenacity import (
     RetryCallState,
@@ -25,6 +24,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from convex import ConvexError
 from qbwc_bridge.logging import get_logger
 
 log = get_logger(__name__)

@@ -40,7 +40,9 @@ class LocalRuntime:
                 self.process.wait()
 
 
-def start_local_runtime(data_file: Path | None = None, startup_timeout: float = 60.0) -> LocalRuntime:
+def start_local_runtime(
+    data_file: Path | None = None, startup_timeout: float = 60.0
+) -> LocalRuntime:
     tsx = REPO_ROOT / "node_modules" / ".bin" / ("tsx.cmd" if os.name == "nt" else "tsx")
     if shutil.which("node") is None or not tsx.exists():
         raise LocalRuntimeError(

@@ -51,5 +51,6 @@ def configure_logging(log_format: str = "json", level: str = "info") -> None:
     )
 
 
-def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger(logger=name)  # type: ignore[no-any-return]
+def get_logger(name: str) -> Any:
+    """A lazy logger; `module` on every line says where it came from."""
+    return structlog.get_logger(module=name)

@@ -22,24 +22,89 @@ LOCATIONS = [
     {"code": "STORE", "name": "Retail store", "qbSiteFullName": "Store"},
 ]
 REASONS = [
-    {"reasonCode": "COUNT", "description": "Cycle count correction", "qbAccountFullName": "Inventory Adjustments"},
-    {"reasonCode": "DAMAGE", "description": "Damaged or scrapped", "qbAccountFullName": "Shrinkage"},
+    {
+        "reasonCode": "COUNT",
+        "description": "Cycle count correction",
+        "qbAccountFullName": "Inventory Adjustments",
+    },
+    {
+        "reasonCode": "DAMAGE",
+        "description": "Damaged or scrapped",
+        "qbAccountFullName": "Shrinkage",
+    },
 ]
 PARTS = [
     {"sku": "00123", "name": "Hex bolt M8 x 40", "qbItemFullName": "Hardware:Hex bolt M8"},
     {"sku": "1E5", "name": "Fuse 5A (box of 10)", "qbItemFullName": "Electrical:Fuse 5A"},
     {"sku": "FLT-200", "name": "Oil filter", "qbItemFullName": "Filters:Oil filter"},
-    {"sku": "GSK-9", "name": "Gasket set, Müller & Söhne", "qbItemFullName": "Gaskets:Gasket set MS"},
-    {"sku": "HOSE-3/4", "name": "Hose 3/4\" (per metre)", "qbItemFullName": "Hoses:Hose 3-4"},
+    {
+        "sku": "GSK-9",
+        "name": "Gasket set, Müller & Söhne",
+        "qbItemFullName": "Gaskets:Gasket set MS",
+    },
+    {"sku": "HOSE-3/4", "name": 'Hose 3/4" (per metre)', "qbItemFullName": "Hoses:Hose 3-4"},
     {"sku": "PMP-1", "name": "Water pump", "qbItemFullName": "Pumps:Water pump"},
 ]
-OPENING_COUNTS = {"00123": 500, "1E5": 40, "FLT-200": 120, "GSK-9": 35, "HOSE-3/4": 300, "PMP-1": 12}
+OPENING_COUNTS = {
+    "00123": 500,
+    "1E5": 40,
+    "FLT-200": 120,
+    "GSK-9": 35,
+    "HOSE-3/4": 300,
+    "PMP-1": 12,
+}
 MOVEMENTS: list[tuple[str, dict[str, Any]]] = [
-    ("inventory:createTransferEvent", {"sku": "00123", "fromLocation": "WH", "toLocation": "TRUCK-1", "quantity": 50, "memo": "Restock truck 1"}),
-    ("inventory:createTransferEvent", {"lines": [{"sku": "FLT-200", "quantity": 10}, {"sku": "PMP-1", "quantity": 2}], "fromLocation": "WH", "toLocation": "STORE", "memo": "Store shelf fill"}),
-    ("inventory:createTransferEvent", {"sku": "HOSE-3/4", "fromLocation": "WH", "toLocation": "WH-DOCK", "quantity": 30, "memo": "Staging (same QuickBooks site: not synced)"}),
-    ("inventory:createAdjustmentEvent", {"sku": "GSK-9", "location": "WH", "mode": "delta", "quantity": -3, "reasonCode": "DAMAGE", "memo": "Crushed in delivery"}),
-    ("inventory:createAdjustmentEvent", {"sku": "00123", "location": "TRUCK-1", "mode": "set", "quantity": 47, "reasonCode": "COUNT", "memo": "Truck count"}),
+    (
+        "inventory:createTransferEvent",
+        {
+            "sku": "00123",
+            "fromLocation": "WH",
+            "toLocation": "TRUCK-1",
+            "quantity": 50,
+            "memo": "Restock truck 1",
+        },
+    ),
+    (
+        "inventory:createTransferEvent",
+        {
+            "lines": [{"sku": "FLT-200", "quantity": 10}, {"sku": "PMP-1", "quantity": 2}],
+            "fromLocation": "WH",
+            "toLocation": "STORE",
+            "memo": "Store shelf fill",
+        },
+    ),
+    (
+        "inventory:createTransferEvent",
+        {
+            "sku": "HOSE-3/4",
+            "fromLocation": "WH",
+            "toLocation": "WH-DOCK",
+            "quantity": 30,
+            "memo": "Staging (same QuickBooks site: not synced)",
+        },
+    ),
+    (
+        "inventory:createAdjustmentEvent",
+        {
+            "sku": "GSK-9",
+            "location": "WH",
+            "mode": "delta",
+            "quantity": -3,
+            "reasonCode": "DAMAGE",
+            "memo": "Crushed in delivery",
+        },
+    ),
+    (
+        "inventory:createAdjustmentEvent",
+        {
+            "sku": "00123",
+            "location": "TRUCK-1",
+            "mode": "set",
+            "quantity": 47,
+            "reasonCode": "COUNT",
+            "memo": "Truck count",
+        },
+    ),
 ]
 
 
@@ -60,7 +125,14 @@ def seed(url: str, admin_key: str) -> dict[str, int]:
     for sku, count in OPENING_COUNTS.items():
         employee.mutation(
             "inventory:createAdjustmentEvent",
-            {"sku": sku, "location": "WH", "mode": "set", "quantity": count, "reasonCode": "COUNT", "memo": "Opening count"},
+            {
+                "sku": sku,
+                "location": "WH",
+                "mode": "set",
+                "quantity": count,
+                "reasonCode": "COUNT",
+                "memo": "Opening count",
+            },
         )
         events += 1
     for path, args in MOVEMENTS:

@@ -35,7 +35,11 @@ def build_wsgi_app(sync: SyncService, gateway: ConvexGateway) -> Callable[..., I
             return healthz(start_response)
         if path in (SOAP_PATH, SOAP_PATH + "/"):
             return soap(environ, start_response)  # type: ignore[no-any-return]
-        return _json(start_response, "404 Not Found", {"error": f"no route {path}; QBWC talks to {SOAP_PATH}"})
+        return _json(
+            start_response,
+            "404 Not Found",
+            {"error": f"no route {path}; QBWC talks to {SOAP_PATH}"},
+        )
 
     def healthz(start_response: StartResponse) -> Iterable[bytes]:
         # A bridge that cannot reach Convex cannot sync: report it as unhealthy.
@@ -43,11 +47,18 @@ def build_wsgi_app(sync: SyncService, gateway: ConvexGateway) -> Callable[..., I
             health = gateway.health()
         except (ConvexUnavailable, ConvexCallError) as error:
             log.warning("healthz_convex_down", error=str(error))
-            return _json(start_response, "503 Service Unavailable", {"ok": False, "convex": "unreachable"})
+            return _json(
+                start_response, "503 Service Unavailable", {"ok": False, "convex": "unreachable"}
+            )
         return _json(
             start_response,
             "200 OK",
-            {"ok": True, "convex": "ok", "serverTime": health["serverTime"], "queue": health["qbStatusCounts"]},
+            {
+                "ok": True,
+                "convex": "ok",
+                "serverTime": health["serverTime"],
+                "queue": health["qbStatusCounts"],
+            },
         )
 
     return app

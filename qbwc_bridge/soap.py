@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spyne import Application, Array, Integer, ServiceBase, Unicode, rpc
+from spyne import Application, Array, Integer32, ServiceBase, Unicode, rpc
 from spyne.protocol.soap import Soap11
 from spyne.server.wsgi import WsgiApplication
 
@@ -29,11 +29,11 @@ class QBWebConnectorSvc(ServiceBase):  # type: ignore[misc]
     """One method per QBWC call; each only translates, the work is in SyncService."""
 
     @rpc(_returns=Unicode, _out_variable_name="serverVersionResult")  # type: ignore[misc]
-    def serverVersion(ctx: Any) -> str:  # noqa: N802, N805
+    def serverVersion(ctx: Any) -> str:
         return _sync(ctx).server_version()
 
     @rpc(Unicode, _returns=Unicode, _out_variable_name="clientVersionResult")  # type: ignore[misc]
-    def clientVersion(ctx: Any, strVersion: str | None) -> str:  # noqa: N802, N803, N805
+    def clientVersion(ctx: Any, strVersion: str | None) -> str:
         return _sync(ctx).client_version(strVersion)
 
     @rpc(  # type: ignore[misc]
@@ -42,7 +42,7 @@ class QBWebConnectorSvc(ServiceBase):  # type: ignore[misc]
         _returns=Array(Unicode),
         _out_variable_name="authenticateResult",
     )
-    def authenticate(ctx: Any, strUserName: str | None, strPassword: str | None) -> list[str]:  # noqa: N803, N805
+    def authenticate(ctx: Any, strUserName: str | None, strPassword: str | None) -> list[str]:
         return _sync(ctx).authenticate(strUserName or "", strPassword or "")
 
     @rpc(  # type: ignore[misc]
@@ -50,19 +50,19 @@ class QBWebConnectorSvc(ServiceBase):  # type: ignore[misc]
         Unicode,
         Unicode,
         Unicode,
-        Integer,
-        Integer,
+        Integer32,
+        Integer32,
         _returns=Unicode,
         _out_variable_name="sendRequestXMLResult",
     )
-    def sendRequestXML(  # noqa: N802, N805
+    def sendRequestXML(
         ctx: Any,
         ticket: str | None,
-        strHCPResponse: str | None,  # noqa: N803
-        strCompanyFileName: str | None,  # noqa: N803
-        qbXMLCountry: str | None,  # noqa: N803
-        qbXMLMajorVers: int | None,  # noqa: N803
-        qbXMLMinorVers: int | None,  # noqa: N803
+        strHCPResponse: str | None,
+        strCompanyFileName: str | None,
+        qbXMLCountry: str | None,
+        qbXMLMajorVers: int | None,
+        qbXMLMinorVers: int | None,
     ) -> str:
         return _sync(ctx).send_request(
             ticket or "",
@@ -78,30 +78,32 @@ class QBWebConnectorSvc(ServiceBase):  # type: ignore[misc]
         Unicode,
         Unicode,
         Unicode,
-        _returns=Integer,
+        _returns=Integer32,
         _out_variable_name="receiveResponseXMLResult",
     )
-    def receiveResponseXML(  # noqa: N802, N805
+    def receiveResponseXML(
         ctx: Any,
         ticket: str | None,
         response: str | None,
         hresult: str | None,
         message: str | None,
     ) -> int:
-        return _sync(ctx).receive_response(ticket or "", response or "", hresult or "", message or "")
+        return _sync(ctx).receive_response(
+            ticket or "", response or "", hresult or "", message or ""
+        )
 
     @rpc(Unicode, Unicode, Unicode, _returns=Unicode, _out_variable_name="connectionErrorResult")  # type: ignore[misc]
-    def connectionError(  # noqa: N802, N805
+    def connectionError(
         ctx: Any, ticket: str | None, hresult: str | None, message: str | None
     ) -> str:
         return _sync(ctx).connection_error(ticket or "", hresult or "", message or "")
 
     @rpc(Unicode, _returns=Unicode, _out_variable_name="getLastErrorResult")  # type: ignore[misc]
-    def getLastError(ctx: Any, ticket: str | None) -> str:  # noqa: N802, N805
+    def getLastError(ctx: Any, ticket: str | None) -> str:
         return _sync(ctx).get_last_error(ticket or "")
 
     @rpc(Unicode, _returns=Unicode, _out_variable_name="closeConnectionResult")  # type: ignore[misc]
-    def closeConnection(ctx: Any, ticket: str | None) -> str:  # noqa: N802, N805
+    def closeConnection(ctx: Any, ticket: str | None) -> str:
         return _sync(ctx).close_connection(ticket or "")
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, ParamSpec, TypeVar
@@ -30,7 +30,7 @@ from lxml import etree
 from qbwc_bridge import __version__
 from qbwc_bridge.auth import LoginThrottle, new_ticket, ticket_hash, verify_password
 from qbwc_bridge.config import Settings
-from qbwc_bridge.convex_gateway import ConvexCallError, ConvexGateway, ConvexUnavailable
+from qbwc_bridge.convex_gateway import ConvexGateway, ConvexUnavailable
 from qbwc_bridge.logging import get_logger
 from qbwc_bridge.qbxml import parse, render, status_codes
 
@@ -132,10 +132,14 @@ class SyncService:
         if settings.qbwc_password_hash:
             password_ok = verify_password(password, settings.qbwc_password_hash)
         else:
-            password_ok = hmac.compare_digest(password.encode(), (settings.qbwc_password or "").encode())
+            password_ok = hmac.compare_digest(
+                password.encode(), (settings.qbwc_password or "").encode()
+            )
         return user_ok and password_ok
 
-    @_never_raise(lambda error: ["", "busy"] if isinstance(error, ConvexUnavailable) else ["", "nvu"])
+    @_never_raise(
+        lambda error: ["", "busy"] if isinstance(error, ConvexUnavailable) else ["", "nvu"]
+    )
     def authenticate(self, user: str, password: str) -> list[str]:
         wait = self.throttle.retry_after(user)
         if wait > 0:
@@ -209,7 +213,7 @@ class SyncService:
         log.info("nothing_due")
         return ""
 
-    def _refuse(self, refusals: list[render.Refusal]) -> None:
+    def _refuse(self, refusals: Sequence[render.Refusal]) -> None:
         outcome = self.gateway.apply_results(
             [
                 {
@@ -241,8 +245,7 @@ class SyncService:
         except parse.QbxmlParseError as error:
             return self._fail_whole_message(ticket, session, "", f"unreadable response: {error}")
         claims = {
-            claim["claimToken"]: claim
-            for claim in self.gateway.list_session_claims(session["_id"])
+            claim["claimToken"]: claim for claim in self.gateway.list_session_claims(session["_id"])
         }
         results = []
         for answer in answers:
@@ -251,7 +254,11 @@ class SyncService:
                 log.warning("unexpected_request_id", request_id=answer.request_id, kind=answer.kind)
                 continue
             results.append(
-                {"eventId": claim["eventId"], "claimToken": answer.request_id, "outcome": _outcome(answer, claim)}
+                {
+                    "eventId": claim["eventId"],
+                    "claimToken": answer.request_id,
+                    "outcome": _outcome(answer, claim),
+                }
             )
         for token, claim in claims.items():
             results.append(
@@ -265,7 +272,9 @@ class SyncService:
                     },
                 }
             )
-        applied = self.gateway.apply_results(results) if results else {"results": [], "remainingDue": 0}
+        applied = (
+            self.gateway.apply_results(results) if results else {"results": [], "remainingDue": 0}
+        )
         for sent, result in zip(results, applied["results"], strict=True):
             outcome = sent["outcome"]
             log.info(
@@ -285,15 +294,25 @@ class SyncService:
         handled = int(session["claimed"])
         return max(1, min(99, handled * 100 // (handled + remaining)))
 
-    def _fail_whole_message(self, ticket: str, session: dict[str, Any], hresult: str, message: str) -> int:
+    def _fail_whole_message(
+        self, ticket: str, session: dict[str, Any], hresult: str, message: str
+    ) -> int:
         lookup = hresult.lower() not in NOTHING_RAN_HRESULTS
         text = f"QuickBooks could not process the request ({hresult or 'no hresult'}: {message})"
         hint = status_codes.hresult_hint(hresult)
         if hint:
             text = f"{text}. {hint}"
-        released = self.gateway.release_session_claims(session["_id"], text, lookup, hresult or None)
+        released = self.gateway.release_session_claims(
+            session["_id"], text, lookup, hresult or None
+        )
         self.gateway.record_session_error(ticket_hash(ticket), text)
-        log.error("response_failed", hresult=hresult, error=message, released=len(released), lookup_required=lookup)
+        log.error(
+            "response_failed",
+            hresult=hresult,
+            error=message,
+            released=len(released),
+            lookup_required=lookup,
+        )
         return -1
 
     # -- endings -------------------------------------------------------------------
@@ -306,7 +325,13 @@ class SyncService:
         log.error("connection_error", hresult=hresult, error=message, hint=hint)
         return "done"
 
-    @_never_raise(lambda error: CONVEX_DOWN if isinstance(error, ConvexUnavailable) else "Internal bridge error; see the bridge log.")
+    @_never_raise(
+        lambda error: (
+            CONVEX_DOWN
+            if isinstance(error, ConvexUnavailable)
+            else "Internal bridge error; see the bridge log."
+        )
+    )
     def get_last_error(self, ticket: str) -> str:
         session = self.gateway.session_by_ticket(ticket_hash(ticket))
         if session is None:
@@ -355,14 +380,20 @@ def _outcome(answer: parse.Answer, claim: dict[str, Any]) -> dict[str, Any]:
     if answer.is_query:
         if answer.status_code == parse.QUERY_NO_MATCH:
             return {"kind": "not_found"}
-        verdict = status_codes.classify(answer.status_code, answer.status_severity, answer.status_message)
+        verdict = status_codes.classify(
+            answer.status_code, answer.status_severity, answer.status_message
+        )
         if verdict.kind == "success":
-            match = next((t for t in answer.transactions if t.ref_number == claim["refNumber"]), None)
+            match = next(
+                (t for t in answer.transactions if t.ref_number == claim["refNumber"]), None
+            )
             if match is None:
                 return {"kind": "not_found"}
             return {"kind": "success", "qbTxnId": match.txn_id, "statusCode": code}
         return _failure(verdict, code, answer.status_message)
-    verdict = status_codes.classify(answer.status_code, answer.status_severity, answer.status_message)
+    verdict = status_codes.classify(
+        answer.status_code, answer.status_severity, answer.status_message
+    )
     if verdict.kind == "success" and answer.txn_id:
         return {"kind": "success", "qbTxnId": answer.txn_id, "statusCode": code}
     if verdict.kind == "success":

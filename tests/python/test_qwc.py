@@ -7,7 +7,18 @@ from lxml import etree
 
 from qbwc_bridge.qwc import QwcError, render_qwc
 
-REQUIRED = ["AppName", "AppID", "AppURL", "AppDescription", "AppSupport", "UserName", "OwnerID", "FileID", "QBType", "IsReadOnly"]
+REQUIRED = [
+    "AppName",
+    "AppID",
+    "AppURL",
+    "AppDescription",
+    "AppSupport",
+    "UserName",
+    "OwnerID",
+    "FileID",
+    "QBType",
+    "IsReadOnly",
+]
 GUID = re.compile(r"^\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\}$")
 
 
@@ -26,9 +37,13 @@ def test_qwc_has_every_required_element() -> None:
 
 
 def test_guids_are_stable_across_runs() -> None:
-    assert render_qwc("https://a.example.com/qbwc", "u") == render_qwc("https://a.example.com/qbwc", "u")
+    assert render_qwc("https://a.example.com/qbwc", "u") == render_qwc(
+        "https://a.example.com/qbwc", "u"
+    )
     other = etree.fromstring(render_qwc("https://a.example.com/qbwc", "u", app_name="Other app"))
-    assert other.findtext("OwnerID") != etree.fromstring(render_qwc("https://a.example.com/qbwc", "u")).findtext("OwnerID")
+    assert other.findtext("OwnerID") != etree.fromstring(
+        render_qwc("https://a.example.com/qbwc", "u")
+    ).findtext("OwnerID")
 
 
 @pytest.mark.parametrize(
@@ -52,4 +67,6 @@ def test_localhost_may_use_http() -> None:
 
 def test_support_url_must_share_the_host() -> None:
     with pytest.raises(QwcError, match="same host"):
-        render_qwc("https://qb.example.com/qbwc", "u", support_url="https://elsewhere.example.com/help")
+        render_qwc(
+            "https://qb.example.com/qbwc", "u", support_url="https://elsewhere.example.com/help"
+        )

@@ -1,0 +1,1 @@
+"""Test support: local Convex runtime, QuickBooks and QBWC simulators."""

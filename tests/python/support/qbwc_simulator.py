@@ -1,0 +1,210 @@
+"""A QuickBooks Web Connector stand-in that drives the bridge over real HTTP.
+
+It follows QBWC's call order and reactions as Intuit's QBWC Programmer's
+Guide describes them: serverVersion (no argument) -> clientVersion ->
+authenticate -> (open QuickBooks, else connectionError) -> loop of
+sendRequestXML / receiveResponseXML -> closeConnection, with getLastError
+after an empty request or a negative percent. QuickBooks itself is any
+object with `process(request_xml) -> response_xml` (see qb_simulator);
+its faults are exceptions this module knows how to route like QBWC does.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from lxml import etree
+
+SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
+QBWC_NS = "http://developer.intuit.com/"
+
+HCP_RESPONSE = """<?xml version="1.0" ?>
+<QBXML><QBXMLMsgsRs>
+<HostQueryRs requestID="0" statusCode="0" statusSeverity="Info" statusMessage="Status OK">
+<HostRet><ProductName>QuickBooks Enterprise Solutions 23.0</ProductName><MajorVersion>33</MajorVersion>
+<MinorVersion>0</MinorVersion><Country>US</Country>
+<SupportedQBXMLVersion>12.0</SupportedQBXMLVersion><SupportedQBXMLVersion>13.0</SupportedQBXMLVersion>
+<SupportedQBXMLVersion>16.0</SupportedQBXMLVersion>
+<IsAutomaticLogin>false</IsAutomaticLogin><QBFileMode>SingleUser</QBFileMode></HostRet></HostQueryRs>
+<CompanyQueryRs requestID="1" statusCode="0" statusSeverity="Info" statusMessage="Status OK">
+<CompanyRet><IsSampleCompany>false</IsSampleCompany><CompanyName>Acme Parts &amp; Supply</CompanyName></CompanyRet></CompanyQueryRs>
+</QBXMLMsgsRs></QBXML>"""
+
+
+class QuickBooks(Protocol):
+    def process(self, request_xml: str) -> str: ...
+
+
+class SoapFault(Exception):
+    """The bridge answered with a SOAP fault: QBWC shows QBWC1012 for these."""
+
+
+@dataclass
+class SessionReport:
+    """What one QBWC run saw, in order."""
+
+    calls: list[str] = field(default_factory=list)
+    authenticate_result: list[str] = field(default_factory=list)
+    percents: list[int] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    last_error: str | None = None
+    close_message: str | None = None
+    connection_error_answer: str | None = None
+    interrupted: bool = False
+
+
+class SoapClient:
+    """Raw SOAP 1.1 envelopes, as QBWC sends them (document/literal, Intuit namespace)."""
+
+    def __init__(self, url: str, timeout: float = 30.0):
+        self.url = url
+        self.timeout = timeout
+
+    def call(self, method: str, **params: Any) -> Any:
+        envelope = etree.Element(f"{{{SOAP_NS}}}Envelope", nsmap={"soap": SOAP_NS})
+        body = etree.SubElement(envelope, f"{{{SOAP_NS}}}Body")
+        operation = etree.SubElement(body, f"{{{QBWC_NS}}}{method}", nsmap={None: QBWC_NS})
+        for name, value in params.items():
+            etree.SubElement(operation, f"{{{QBWC_NS}}}{name}").text = str(value)
+        payload = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
+        request = urllib.request.Request(
+            self.url,
+            data=payload,
+            headers={
+                "Content-Type": "text/xml; charset=utf-8",
+                "SOAPAction": f'"{QBWC_NS}{method}"',
+                "User-Agent": "Mozilla/4.0 (compatible; MSIE 6.0; MS Web Services Client Protocol 4.0.30319.42000)",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                text = response.read()
+        except urllib.error.HTTPError as error:
+            raise SoapFault(error.read().decode("utf-8", "replace")) from None
+        root = etree.fromstring(text)
+        fault = root.find(f".//{{{SOAP_NS}}}Fault")
+        if fault is not None:
+            raise SoapFault(etree.tostring(fault, encoding="unicode"))
+        result = root.find(f".//{{{QBWC_NS}}}{method}Result")
+        if result is None:
+            raise SoapFault(f"no {method}Result in {text[:300]!r}")
+        strings = result.findall(f"{{{QBWC_NS}}}string")
+        if strings:
+            return [s.text or "" for s in strings]
+        return result.text or ""
+
+
+class ResponseLost(Exception):
+    """QuickBooks did the work but its answer never reached the bridge (QBWC crash, network cut)."""
+
+
+class QuickBooksUnavailable(Exception):
+    """QBWC could not open QuickBooks (it routes this to connectionError)."""
+
+    def __init__(self, hresult: str, message: str):
+        super().__init__(f"{hresult}: {message}")
+        self.hresult = hresult
+        self.message = message
+
+
+class RequestRejected(Exception):
+    """QuickBooks refused the whole message (e.g. 0x80040400 parse error): QBWC passes hresult on."""
+
+    def __init__(self, hresult: str, message: str):
+        super().__init__(f"{hresult}: {message}")
+        self.hresult = hresult
+        self.message = message
+
+
+@dataclass
+class QbwcSimulator:
+    url: str
+    username: str
+    password: str
+    quickbooks: QuickBooks
+    client_version: str = "2.3.0.215"
+    qbxml_major: int = 13
+    qbxml_minor: int = 0
+    open_company_file: str = r"C:\Users\Public\Documents\Intuit\QuickBooks\Acme Parts.QBW"
+    max_exchanges: int = 1000
+
+    def run_session(self) -> SessionReport:
+        """One scheduled run of the Web Connector, start to end."""
+        soap = SoapClient(self.url)
+        report = SessionReport()
+
+        def call(method: str, **params: Any) -> Any:
+            report.calls.append(method)
+            return soap.call(method, **params)
+
+        call("serverVersion")
+        answer = call("clientVersion", strVersion=self.client_version)
+        if answer.startswith("E:"):
+            report.last_error = answer
+            return report
+        auth = call("authenticate", strUserName=self.username, strPassword=self.password)
+        report.authenticate_result = auth
+        ticket, verdict = auth[0], auth[1]
+        if verdict in ("nvu", "busy"):
+            return report
+        if verdict == "none":
+            report.close_message = call("closeConnection", ticket=ticket)
+            return report
+        company = verdict or self.open_company_file
+        first = True
+        for _ in range(self.max_exchanges):
+            try:
+                if first:
+                    self._open_quickbooks()
+            except QuickBooksUnavailable as error:
+                report.connection_error_answer = call(
+                    "connectionError", ticket=ticket, hresult=error.hresult, message=error.message
+                )
+                return report
+            request = call(
+                "sendRequestXML",
+                ticket=ticket,
+                strHCPResponse=HCP_RESPONSE if first else "",
+                strCompanyFileName=company,
+                qbXMLCountry="US",
+                qbXMLMajorVers=self.qbxml_major,
+                qbXMLMinorVers=self.qbxml_minor,
+            )
+            first = False
+            if request == "":
+                report.last_error = call("getLastError", ticket=ticket)
+                if report.last_error == "NoOp":
+                    continue
+                break
+            report.requests.append(request)
+            try:
+                response, hresult, message = self.quickbooks.process(request), "", ""
+            except ResponseLost:
+                report.interrupted = True
+                return report
+            except RequestRejected as error:
+                response, hresult, message = "", error.hresult, error.message
+            percent = int(
+                call(
+                    "receiveResponseXML",
+                    ticket=ticket,
+                    response=response,
+                    hresult=hresult,
+                    message=message,
+                )
+            )
+            report.percents.append(percent)
+            if percent < 0:
+                report.last_error = call("getLastError", ticket=ticket)
+                break
+            if percent >= 100:
+                break
+        report.close_message = call("closeConnection", ticket=ticket)
+        return report
+
+    def _open_quickbooks(self) -> None:
+        opener = getattr(self.quickbooks, "open_company", None)
+        if opener is not None:
+            opener()
