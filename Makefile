@@ -50,7 +50,7 @@ run: setup
 		$(BIN)/qbwc-bridge serve --sample-data --host 127.0.0.1 --port $(PORT)
 
 demo: setup
-	$(BIN)/python -m tests.python.demo
+	$(BIN)/python tests/python/demo.py
 
 bench: setup
 	$(BIN)/python tests/bench/run_all.py

@@ -206,8 +206,9 @@ export const voidEvent = mutation({
     if (event.status === "voided") {
       fail(ERROR_CODES.ALREADY_VOIDED, `Event ${event.refNumber} is already voided.`, { eventId: event._id });
     }
-    if (event.qbStatus === "in_flight") {
-      fail(ERROR_CODES.VOID_IN_FLIGHT, `Event ${event.refNumber} is being sent to QuickBooks; try again after the sync.`, {
+    // A lapsed claim (lookup pending) may already be in QuickBooks: as unsafe to void as in flight.
+    if (event.qbStatus === "in_flight" || event.qbLookupRequired) {
+      fail(ERROR_CODES.VOID_IN_FLIGHT, `Event ${event.refNumber} is (or may already be) in QuickBooks; try again after the sync.`, {
         eventId: event._id,
       });
     }

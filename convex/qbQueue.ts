@@ -134,11 +134,20 @@ export const applyQbResults = internalMutation({
   },
 });
 
-const DUE_COUNT_CAP = 1000;
+const DUE_COUNT_CAP = 100;
 
-/** How much work is due, counted up to a cap so the read stays bounded. */
+/**
+ * How much work is due, for percent-done and status. Pending events are
+ * always due, so their counter answers in one read; failed-and-due events and
+ * lapsed claims are counted through their index ranges up to a cap.
+ */
 async function countDue(db: import("./_generated/server").DatabaseReader, now: number) {
-  return (await expiredLeases(db, now, DUE_COUNT_CAP)).length + (await dueEvents(db, now, DUE_COUNT_CAP)).length;
+  const failedDue = await db
+    .query("inventory_events")
+    .withIndex("by_qbStatus_nextAttemptAt", (q) => q.eq("qbStatus", "failed").lte("nextAttemptAt", now))
+    .take(DUE_COUNT_CAP);
+  const pending = await readCounter(db, qbStatusCounter("pending"));
+  return pending + failedDue.length + (await expiredLeases(db, now, DUE_COUNT_CAP)).length;
 }
 
 /** Admin retry: failed or dead back to pending, due now, retry budget reset. */
@@ -181,7 +190,6 @@ export const getQueueStatus = internalQuery({
       serverTime: now,
       counts,
       dueCount: await countDue(ctx.db, now),
-      dueCountCapped: DUE_COUNT_CAP,
       oldestDueAt: oldest?.nextAttemptAt ?? null,
       oldestDueAgeSeconds: oldest === undefined ? null : Math.max(0, Math.round((now - oldest.nextAttemptAt) / 1000)),
       expiredLeases: (await expiredLeases(ctx.db, now, 100)).map(queueState),

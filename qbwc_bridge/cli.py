@@ -114,11 +114,9 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     for name in ("pending", "in_flight", "failed", "dead", "applied", "not_required", "cancelled"):
         print(f"  {name:<13}{int(counts.get(name, 0)):>8}")
     due = status["dueCount"]
-    capped = "+" if due >= status["dueCountCapped"] else ""
     age = status["oldestDueAgeSeconds"]
     print(
-        f"Due now: {due}{capped}"
-        + (f" (oldest waiting {_duration(age)})" if age is not None else "")
+        f"Due now: {int(due)}" + (f" (oldest waiting {_duration(age)})" if age is not None else "")
     )
     if status["expiredLeases"]:
         print(

@@ -41,7 +41,7 @@ class LocalRuntime:
 
 
 def start_local_runtime(
-    data_file: Path | None = None, startup_timeout: float = 60.0
+    data_file: Path | None = None, startup_timeout: float = 60.0, test_clock: bool = False
 ) -> LocalRuntime:
     tsx = REPO_ROOT / "node_modules" / ".bin" / ("tsx.cmd" if os.name == "nt" else "tsx")
     if shutil.which("node") is None or not tsx.exists():
@@ -54,6 +54,8 @@ def start_local_runtime(
     if data_file is not None:
         data_file.parent.mkdir(parents=True, exist_ok=True)
         command += ["--data", str(data_file)]
+    if test_clock:
+        command.append("--test-clock")
     env = {**os.environ, "CONVEX_DEPLOY_KEY": admin_key}
     process = subprocess.Popen(
         command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=sys.stderr, text=True

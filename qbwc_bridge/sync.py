@@ -334,7 +334,9 @@ class SyncService:
     )
     def get_last_error(self, ticket: str) -> str:
         session = self.gateway.session_by_ticket(ticket_hash(ticket))
-        if session is None:
+        if session is None or (
+            session["lastError"] is None and (session["expired"] or session["status"] != "open")
+        ):
             return UNKNOWN_TICKET
         return str(session["lastError"] or "No error.")
 
@@ -343,16 +345,11 @@ class SyncService:
         closed = self._end(ticket, "closed by the Web Connector")
         if closed is None:
             return "OK: nothing to sync."
-        log.info(
-            "session_closed",
-            applied=closed["applied"],
-            failed=closed["failed"],
-            dead=closed["dead"],
-            claimed=closed["claimed"],
-        )
+        tally = {key: int(closed[key]) for key in ("claimed", "applied", "failed", "dead")}
+        log.info("session_closed", **tally)
         return (
-            f"OK: {closed['applied']} applied, {closed['failed']} failed (will retry), "
-            f"{closed['dead']} need attention (run `qbwc-bridge status`)."
+            f"OK: {tally['applied']} applied, {tally['failed']} failed (will retry), "
+            f"{tally['dead']} need attention (run `qbwc-bridge status`)."
         )
 
     def _end(self, ticket: str, reason: str, error: str | None = None) -> dict[str, Any] | None:

@@ -133,7 +133,8 @@ const siteRef = (location: Doc<"inventory_locations"> | null) =>
   location === null ? null : ref(location.qbSiteListId, location.qbSiteFullName);
 
 /** Everything the bridge needs to render one event's qbXML, in one read. */
-export async function eventPayload(db: DatabaseReader, event: Event) {
+export async function eventPayload(db: DatabaseReader, event: Event, now: number = Date.now()) {
+  const lapsed = isLeaseExpired(event, now);
   const lines = await eventLines(db, event._id);
   const parts = await Promise.all(lines.map((line) => db.get(line.partId)));
   const get = async <T extends "inventory_locations" | "inventory_reason_accounts">(id: Id<T> | undefined) =>
@@ -146,8 +147,9 @@ export async function eventPayload(db: DatabaseReader, event: Event) {
   ]);
   return {
     eventId: event._id,
-    claimToken: event.qbStatus === "in_flight" ? (event.claimToken ?? null) : null,
-    mode: event.qbLookupRequired ? ("lookup" as const) : ("send" as const),
+    // A lapsed claim's token is dead, and its next claim will be a lookup.
+    claimToken: event.qbStatus === "in_flight" && !lapsed ? (event.claimToken ?? null) : null,
+    mode: event.qbLookupRequired || lapsed ? ("lookup" as const) : ("send" as const),
     type: event.type,
     refNumber: event.refNumber,
     occurredAt: event.occurredAt,

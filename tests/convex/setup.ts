@@ -1,0 +1,178 @@
+/**
+ * Shared fixtures for the convex-test suites: a fresh mock backend per test,
+ * seed helpers that go through the real functions (so seeds obey the same
+ * rules as production data), and a full-database dump for "no writes" checks.
+ */
+import { convexTest } from "convex-test";
+import { ConvexError } from "convex/values";
+import { expect } from "vitest";
+import { api, internal } from "../../convex/_generated/api";
+import type { Id, TableNames } from "../../convex/_generated/dataModel";
+import schema from "../../convex/schema";
+
+export const modules = import.meta.glob("../../convex/**/*.*s");
+
+export function newTest() {
+  return convexTest(schema, modules);
+}
+
+export type T = ReturnType<typeof newTest>;
+
+export const EMPLOYEE = { subject: "emp-1", name: "Employee One" };
+
+/** The accessor employees use: signed in, so the event records who acted. */
+export const asEmployee = (t: T) => t.withIdentity(EMPLOYEE);
+
+const TABLES = Object.keys(schema.tables) as TableNames[];
+
+/**
+ * Every document of every table, `_creationTime` included. Two equal dumps
+ * mean nothing was inserted, patched or deleted in between.
+ */
+export async function dumpAll(t: T) {
+  return await t.run(async (ctx) => {
+    const out: Record<string, unknown[]> = {};
+    for (const table of TABLES) out[table] = await ctx.db.query(table).collect();
+    return out;
+  });
+}
+
+/**
+ * Documents written by one call of a registered function. A dump cannot see a
+ * patch that rewrites equal values; the transaction metrics can: the nested
+ * call's usage folds into the `run` transaction around it.
+ */
+export async function documentsWrittenBy(
+  t: T | ReturnType<T["withIdentity"]>,
+  call: (ctx: Parameters<Parameters<T["run"]>[0]>[0]) => Promise<unknown>,
+): Promise<number> {
+  return await t.run(async (ctx) => {
+    const before = await ctx.meta.getTransactionMetrics();
+    await call(ctx);
+    return (await ctx.meta.getTransactionMetrics()).documentsWritten.used - before.documentsWritten.used;
+  });
+}
+
+/** Runs `fn`, which must fail with `code`, and asserts the database is untouched. */
+export async function expectRejectedWithoutWrites(t: T, code: string, fn: () => Promise<unknown>) {
+  const before = await dumpAll(t);
+  await expectCode(fn(), code);
+  expect(await dumpAll(t)).toEqual(before);
+}
+
+/** Asserts a ConvexError whose data carries the machine-readable `code`. */
+export async function expectCode(promise: Promise<unknown>, code: string) {
+  const error = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error, `expected ConvexError ${code}, but the call succeeded`).not.toBeNull();
+  expect(error).toBeInstanceOf(ConvexError);
+  const data = (error as ConvexError<{ code: string; message: string }>).data;
+  expect(data.code).toBe(code);
+  expect(typeof data.message).toBe("string");
+  return data;
+}
+
+/**
+ * The standard world: two QB sites (MAIN-WH, TRUCK-1), two locations sharing
+ * no site (BIN-A, BIN-B), one location sharing MAIN's site (MAIN-2), one
+ * inactive location, reason codes (one inactive) and a few parts.
+ */
+export async function seedWorld(t: T) {
+  const emp = asEmployee(t);
+  const locations = [
+    { code: "MAIN", name: "Main warehouse", qbSiteListId: "80000001-1", qbSiteFullName: "Main WH" },
+    { code: "MAIN-2", name: "Main annex", qbSiteListId: "80000001-1", qbSiteFullName: "Main WH" },
+    { code: "TRUCK", name: "Truck 1", qbSiteListId: "80000002-1", qbSiteFullName: "Truck 1" },
+    { code: "BIN-A", name: "Bin A" },
+    { code: "BIN-B", name: "Bin B" },
+    { code: "OLD", name: "Old shed", active: false },
+  ];
+  for (const location of locations) await emp.mutation(api.inventory.upsertLocation, location);
+  await emp.mutation(api.inventory.upsertReasonAccount, {
+    reasonCode: "COUNT",
+    description: "Cycle count",
+    qbAccountListId: "90000001-1",
+    qbAccountFullName: "Inventory Adjustments",
+  });
+  await emp.mutation(api.inventory.upsertReasonAccount, {
+    reasonCode: "DAMAGE",
+    qbAccountFullName: "Shrinkage",
+  });
+  await emp.mutation(api.inventory.upsertReasonAccount, {
+    reasonCode: "RETIRED",
+    qbAccountFullName: "Old account",
+    active: false,
+  });
+  await t.mutation(internal.parts.upsertBatch, {
+    parts: [
+      { sku: "WID-1", name: "Widget", qbItemListId: "10000001-1", qbItemFullName: "Widgets:Widget" },
+      { sku: "GAD-2", name: "Gadget", qbItemFullName: "Gadget" },
+      { sku: "BOLT-3", name: "Bolt" },
+    ],
+  });
+}
+
+/** Puts stock somewhere through a delta adjustment (the only way stock appears). */
+export async function stock(t: T, sku: string, location: string, quantity: number) {
+  return await asEmployee(t).mutation(api.inventory.createAdjustmentEvent, {
+    sku,
+    location,
+    mode: "delta",
+    quantity,
+    reasonCode: "COUNT",
+  });
+}
+
+export async function balance(t: T, sku: string, location: string): Promise<number> {
+  return await t.run(async (ctx) => {
+    const part = await ctx.db
+      .query("inventory_parts")
+      .withIndex("by_sku", (q) => q.eq("sku", sku))
+      .unique();
+    const loc = await ctx.db
+      .query("inventory_locations")
+      .withIndex("by_code", (q) => q.eq("code", location))
+      .unique();
+    if (part === null || loc === null) throw new Error(`no ${sku} or ${location}`);
+    const row = await ctx.db
+      .query("inventory_balances")
+      .withIndex("by_part_location", (q) => q.eq("partId", part._id).eq("locationId", loc._id))
+      .unique();
+    return row?.onHand ?? 0;
+  });
+}
+
+export async function getEvent(t: T, eventId: Id<"inventory_events">) {
+  const event = await t.run(async (ctx) => await ctx.db.get(eventId));
+  if (event === null) throw new Error(`no event ${eventId}`);
+  return event;
+}
+
+export async function eventLinesOf(t: T, eventId: Id<"inventory_events">) {
+  return await t.run(
+    async (ctx) =>
+      await ctx.db
+        .query("inventory_event_lines")
+        .withIndex("by_event", (q) => q.eq("eventId", eventId))
+        .collect(),
+  );
+}
+
+/** Opens a QBWC session the way the bridge does after authenticate. */
+export async function openSession(t: T, ticketHash = "ticket-hash-1", ttlMs?: number) {
+  const { sessionId } = await t.mutation(internal.qbQueue.openSession, { ticketHash, userName: "qbwc", ttlMs });
+  return sessionId;
+}
+
+/** qbStatus of every event, counted from the events themselves. */
+export async function actualQbStatusCounts(t: T) {
+  return await t.run(async (ctx) => {
+    const counts: Record<string, number> = {};
+    for (const event of await ctx.db.query("inventory_events").collect()) {
+      counts[event.qbStatus] = (counts[event.qbStatus] ?? 0) + 1;
+    }
+    return counts;
+  });
+}

@@ -1,0 +1,24 @@
+"""Shared fixtures: one local Convex runtime per test session, reset per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from support.local_convex import LocalConvex
+
+
+@pytest.fixture(scope="session")
+def local_convex() -> Iterator[LocalConvex]:
+    runtime = LocalConvex.start("--test-clock")
+    try:
+        yield runtime
+    finally:
+        runtime.stop()
+
+
+@pytest.fixture
+def convex(local_convex: LocalConvex) -> LocalConvex:
+    """The session's runtime with an empty database and the real time."""
+    local_convex.reset()
+    return local_convex
