@@ -53,6 +53,7 @@ demo: setup
 	$(BIN)/python tests/python/demo.py
 
 bench: setup
+	npx vitest run tests/convex/scale.test.ts
 	$(BIN)/python tests/bench/run_all.py
 
 clean:

@@ -1,6 +1,6 @@
 import { v } from "convex/values";
 import type { Doc } from "./_generated/dataModel";
-import { internalMutation } from "./_generated/server";
+import { internalMutation, type DatabaseReader } from "./_generated/server";
 import { DESCRIPTION_MAX, ERROR_CODES, MAX_PART_UPSERT_BATCH, NAME_MAX, SKU_MAX } from "./lib/constants";
 import { fail } from "./lib/errors";
 import { findPartBySku } from "./lib/ledger";
@@ -16,6 +16,28 @@ const vPartInput = v.object({
   qbItemListId: v.optional(v.string()),
   qbItemFullName: v.optional(v.string()),
 });
+
+/**
+ * Finds existing parts for a batch. The importer sends batches in SKU order,
+ * so one bounded range read over `by_sku` usually holds every part the batch
+ * touches: one index read instead of one per SKU. A SKU the range does not
+ * hold is looked up on its own, unless the range was read completely and
+ * string order is unambiguous (no surrogate pairs, where UTF-16 and UTF-8
+ * orders differ), in which case its absence is certain.
+ */
+async function partLookup(db: DatabaseReader, skus: string[]) {
+  if (skus.length === 0) return async () => null;
+  const sorted = [...skus].sort();
+  const cap = skus.length * 2 + 50;
+  const inRange = await db
+    .query("inventory_parts")
+    .withIndex("by_sku", (q) => q.gte("sku", sorted[0]).lte("sku", sorted[sorted.length - 1]))
+    .take(cap + 1);
+  const complete = inRange.length <= cap && !skus.some((sku) => /[\uD800-\uDFFF]/.test(sku));
+  const bySku = new Map(inRange.map((part) => [part.sku, part]));
+  return async (sku: string): Promise<Doc<"inventory_parts"> | null> =>
+    bySku.get(sku) ?? (complete ? null : await findPartBySku(db, sku));
+}
 
 type PartFields = Omit<Doc<"inventory_parts">, "_id" | "_creationTime" | "sku">;
 
@@ -61,13 +83,14 @@ export const upsertBatch = internalMutation({
       return { sku: input.sku, fields };
     });
 
+    const lookup = await partLookup(ctx.db, inputs.map((input) => input.sku));
     let created = 0;
     let updated = 0;
     let unchanged = 0;
     const changes: { sku: string; action: "create" | "update"; fields: string[] }[] = [];
     for (const { sku, fields } of inputs) {
       const given = Object.entries(fields).filter(([, value]) => value !== undefined);
-      const existing = await findPartBySku(ctx.db, sku);
+      const existing = await lookup(sku);
       if (existing === null) {
         created += 1;
         changes.push({ sku, action: "create", fields: given.map(([key]) => key).sort() });

@@ -13,7 +13,7 @@
  * the new snapshot, never a torn one.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, existsSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { convexToJson, jsonToConvex, type JSONValue, type Value } from "convex/values";
 
@@ -106,7 +106,9 @@ type Snapshot = {
 export class SnapshotFile {
   private warnedAboutFiles = false;
 
-  constructor(readonly path: string) {}
+  constructor(readonly path: string) {
+    mkdirSync(dirname(path), { recursive: true });
+  }
 
   /** Loads the snapshot into a freshly created, idle store. Returns the document count, or null if there is no file. */
   restoreInto(store: StoreInternals): number | null {

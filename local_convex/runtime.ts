@@ -159,8 +159,10 @@ export class LocalRuntime {
       error: `Could not find public function for '${canonical}'. Did you forget to run \`npx convex dev\` or \`npx convex deploy\`?`,
     };
     const mod = this.loaded.get(modulePath);
-    const fn = mod === undefined || modulePath.startsWith("_") ? undefined : (mod[exportName] as RegisteredFunction | undefined);
-    if (fn === undefined || fn === null || typeof fn !== "function") return missing;
+    const exported: unknown = mod === undefined || modulePath.startsWith("_") ? undefined : mod[exportName];
+    // Registered functions are JS functions carrying isQuery/isPublic/... flags (convex/server registration).
+    if (typeof exported !== "function") return missing;
+    const fn = exported as RegisteredFunction;
     const actual: UdfKind | null = fn.isQuery ? "query" : fn.isMutation ? "mutation" : fn.isAction ? "action" : null;
     if (actual === null) return missing;
     if (fn.isPublic !== true && caller.kind !== "admin") return missing;

@@ -1,55 +1,82 @@
 /**
- * Local Convex runtime: the real `convex/` functions, run by convex-test (Convex's
- * own mock backend), behind a small HTTP server that speaks Convex's HTTP API
- * (`POST /api/query|mutation|action`), so `convex.ConvexHttpClient` and the
- * bridge talk to it as to a deployment. For development, tests and demos only.
+ * Local Convex runtime: the real `convex/` functions (run by convex-test)
+ * behind Convex's HTTP API, so `ConvexHttpClient` (Python or JS), the bridge
+ * and the demo work without a deployment. Never deployed; production points
+ * CONVEX_URL at a real deployment.
  *
- *   npm run local-convex -- --port 3210 [--host H] [--admin-key K] [--test-clock] [--data FILE]
+ *   npm run local-convex -- --port 3210 [--host 127.0.0.1] [--admin-key KEY]
+ *                           [--test-clock] [--data FILE] [--max-body-bytes N] [--verbose]
  *
- * When ready it prints one JSON line on stdout: {"url", "adminKey", "testClock", "data"}.
+ * When listening it prints ONE JSON line on stdout:
+ *   {"url":"http://127.0.0.1:PORT","adminKey":"...","testClock":false,"data":null,"pid":123}
+ * Everything else goes to stderr.
+ *
+ * Routes (as a Convex deployment answers them):
+ *   POST /api/query | /api/mutation | /api/action
+ *        {"path":"module:function","args":{...},"format":"json"|"convex_encoded_json"}
+ *        -> 200 {"status":"success","value":...[,"logLines":[...]]}
+ *        -> 200 {"status":"error","errorMessage":"...","errorData":...}  (errorData only for ConvexError)
+ *        -> 4xx {"code":"...","message":"..."} for request-level problems
+ *   GET  /version           -> 200 text (readiness)
+ * Only with --test-clock (test/demo helpers, no auth, never in production):
+ *   GET  /_test/clock       -> {"now":ms,"frozen":bool}
+ *   POST /_test/clock       {"now":ms} freezes there | {"advanceMs":n} | {"resume":true}
+ *   POST /_test/reset       -> {"ok":true}: empty database, real-time clock
  */
+import { randomBytes, createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { randomBytes, timingSafeEqual } from "node:crypto";
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { ConvexError, convexToJson, jsonToConvex, type Value } from "convex/values";
-import { convexTest } from "convex-test";
-import { makeFunctionReference } from "convex/server";
-import { Journal, type JournalEntry } from "./journal";
-import { loadConvexModules } from "./modules";
+import { convexToJson, jsonToConvex, type JSONValue, type Value } from "convex/values";
+import { installClock, TestClock } from "./clock";
+import type { Caller, UdfKind } from "./runtime";
 
-const VERSION = "local-convex 0.1.0";
-/** Convex caps function arguments at 8 MiB; larger bodies are refused before parsing. */
-const MAX_BODY_BYTES = 8 * 1024 * 1024;
-const KINDS = { query: "isQuery", mutation: "isMutation", action: "isAction" } as const;
-type Kind = keyof typeof KINDS;
+const SERVER_VERSION = "local-convex 0.1.0 (convex 1.48.0, convex-test 0.0.60)";
+/** Convex's limit on a function's arguments is 16 MiB; the body carries a little more. */
+const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 
-type Options = { port: number; host: string; adminKey: string; testClock: boolean; data: string | null };
+type Options = {
+  host: string;
+  port: number;
+  adminKey: string;
+  testClock: boolean;
+  data: string | null;
+  maxBodyBytes: number;
+  verbose: boolean;
+};
 
-function readOptions(): Options {
+function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
+    args: argv,
     options: {
       port: { type: "string", default: "3210" },
       host: { type: "string", default: "127.0.0.1" },
       "admin-key": { type: "string" },
       "test-clock": { type: "boolean", default: false },
       data: { type: "string" },
+      "max-body-bytes": { type: "string", default: String(DEFAULT_MAX_BODY_BYTES) },
+      verbose: { type: "boolean", default: false },
     },
     strict: true,
   });
   const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, got ${values.port}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: not a port number: ${values.port}`);
+  const maxBodyBytes = Number(values["max-body-bytes"]);
+  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes <= 0) throw new Error(`--max-body-bytes: not a positive integer`);
+  const adminKey = values["admin-key"] ?? process.env.CONVEX_DEPLOY_KEY ?? randomBytes(24).toString("base64url");
+  if (adminKey === "") throw new Error("--admin-key / CONVEX_DEPLOY_KEY is empty");
   return {
+    host: values.host,
     port,
-    host: values.host as string,
-    adminKey: values["admin-key"] ?? process.env.CONVEX_DEPLOY_KEY ?? randomBytes(24).toString("base64url"),
-    testClock: values["test-clock"] as boolean,
-    data: values.data ?? null,
+    adminKey,
+    testClock: values["test-clock"],
+    data: values.data === undefined ? null : resolve(values.data),
+    maxBodyBytes,
+    verbose: values.verbose,
   };
 }
 
-class UsageError extends Error {}
-
-/** Request-level failure, answered like Convex does: an HTTP status and {code, message}. */
+/** A request-level failure, answered as Convex does: HTTP status + {code, message}. */
 class HttpError extends Error {
   constructor(
     readonly status: number,
@@ -60,259 +87,308 @@ class HttpError extends Error {
   }
 }
 
-/**
- * The process clock. Date.now is replaced once so that convex-test (which
- * stamps _creationTime with Date.now) and the functions see the same time;
- * the offset is only moved by /_test/clock (with --test-clock) and by
- * journal replay, which re-runs each mutation at the time it first ran.
- */
-const realNow = Date.now.bind(Date);
-let clockOffset = 0;
-Date.now = () => realNow() + clockOffset;
-const setNow = (ms: number) => {
-  clockOffset = ms - realNow();
-};
-
-type Identity = { subject: string; name: string; tokenIdentifier: string } | null;
-
-async function main() {
-  const options = readOptions();
-  const { schema, modules, exports } = await loadConvexModules();
-  let backend = convexTest(schema, modules);
-  const journal = options.data === null ? null : new Journal(options.data);
-
-  // One top-level function at a time, as Convex's serializable transactions promise.
-  let queue: Promise<unknown> = Promise.resolve();
-  const serialized = <T>(work: () => Promise<T>): Promise<T> => {
-    const run = queue.then(work, work);
-    queue = run.catch(() => undefined);
-    return run;
-  };
-
-  async function execute(kind: Kind, path: string, args: Record<string, Value>, identity: Identity) {
-    const accessor = identity === null ? backend : backend.withIdentity(identity);
-    if (kind === "query") return await accessor.query(makeFunctionReference<"query">(path), args);
-    if (kind === "mutation") return await accessor.mutation(makeFunctionReference<"mutation">(path), args);
-    return await accessor.action(makeFunctionReference<"action">(path), args);
-  }
-
-  if (journal !== null) {
-    const entries = journal.read();
-    for (const entry of entries) {
-      setNow(entry.at);
-      try {
-        await execute(entry.kind, entry.path, jsonToConvex(entry.args) as Record<string, Value>, entry.identity);
-      } catch {
-        // The call failed the first time too (failures are journaled because
-        // they consume document ids); replay only needs it to fail again.
-      }
-    }
-    clockOffset = 0;
-    process.stderr.write(`local-convex: replayed ${entries.length} mutation(s) from ${options.data}\n`);
-  }
-
-  function resolve(kind: Kind, path: string, admin: boolean): string {
-    const [modulePath, name = "default"] = path.split(":");
-    const fn = exports.get(modulePath.replace(/\.(ts|js)$/, ""))?.[name] as Record<string, unknown> | undefined;
-    const visible = fn !== undefined && fn[KINDS[kind]] === true && (fn.isPublic === true || (admin && fn.isInternal === true));
-    if (!visible) {
-      throw new HttpError(
-        404,
-        "FunctionNotFound",
-        `Could not find public function for '${path}'. Did you forget to run \`npx convex dev\` or \`npx convex deploy\`?`,
-      );
-    }
-    return `${modulePath}:${name}`;
-  }
-
-  function authenticate(header: string | undefined): { admin: boolean; identity: Identity } {
-    if (header === undefined || header === "") return { admin: false, identity: null };
-    const [scheme, ...rest] = header.split(" ");
-    const token = rest.join(" ").trim();
-    if (scheme === "Convex") {
-      const given = Buffer.from(token);
-      const expected = Buffer.from(options.adminKey);
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        throw new HttpError(401, "BadAdminKey", "The provided admin key was invalid for this instance");
-      }
-      return { admin: true, identity: null };
-    }
-    if (scheme === "Bearer" && token !== "") {
-      // Development stand-in for an auth provider: the token is the user.
-      return { admin: false, identity: { subject: token, name: token, tokenIdentifier: `local|${token}` } };
-    }
-    throw new HttpError(401, "Unauthenticated", "Authorization must be `Convex <admin key>` or `Bearer <token>`.");
-  }
-
-  async function callFunction(kind: Kind, request: IncomingMessage) {
-    const body = parseJson(await readBody(request));
-    if (typeof body !== "object" || body === null || Array.isArray(body)) {
-      throw new HttpError(400, "BadJsonBody", "The request body must be a JSON object.");
-    }
-    const { path, args = {}, format = "json" } = body as Record<string, unknown>;
-    if (typeof path !== "string" || path === "") throw new HttpError(400, "BadConvexRequest", "Missing `path` (\"module:function\").");
-    if (format !== "json" && format !== "convex_encoded_json") {
-      throw new HttpError(400, "BadConvexRequest", `Unsupported format ${JSON.stringify(format)}.`);
-    }
-    if (typeof args !== "object" || args === null || Array.isArray(args)) {
-      throw new HttpError(400, "BadConvexRequest", "`args` must be an object.");
-    }
-    const { admin, identity } = authenticate(request.headers.authorization);
-    const resolved = resolve(kind, path, admin);
-    let decoded: Record<string, Value>;
-    try {
-      decoded = jsonToConvex(args as never) as Record<string, Value>;
-    } catch (error) {
-      throw new HttpError(400, "BadConvexRequest", `Could not decode args: ${firstLine(error)}`);
-    }
-    return await serialized(async () => {
-      const at = Date.now();
-      try {
-        const value = await execute(kind, resolved, decoded, identity);
-        return { status: "success", value: convexToJson(value as Value), logLines: [] };
-      } catch (error) {
-        if (error instanceof ConvexError) {
-          const message = typeof error.data === "string" ? error.data : JSON.stringify(error.data);
-          return { status: "error", errorMessage: `Uncaught ConvexError: ${message}`, errorData: error.data, logLines: [] };
-        }
-        return { status: "error", errorMessage: firstLine(error), logLines: [] };
-      } finally {
-        if (kind === "mutation" && journal !== null) {
-          journal.append({ at, kind, path: resolved, args: convexToJson(decoded as Value), identity } satisfies JournalEntry);
-        }
-      }
-    });
-  }
-
-  async function testRoute(request: IncomingMessage) {
-    const url = new URL(request.url ?? "/", "http://local");
-    if (url.pathname === "/_test/clock" && request.method === "GET") return { now: Date.now() };
-    if (url.pathname === "/_test/clock" && request.method === "POST") {
-      const body = parseJson(await readBody(request)) as { now?: unknown; advanceMs?: unknown } | null;
-      if (typeof body?.now === "number") setNow(body.now);
-      else if (typeof body?.advanceMs === "number" && body.advanceMs >= 0) clockOffset += body.advanceMs;
-      else throw new HttpError(400, "BadJsonBody", 'Send {"now": ms} or {"advanceMs": ms >= 0}.');
-      return { now: Date.now() };
-    }
-    if (url.pathname === "/_test/reset" && request.method === "POST") {
-      // Serialized so no call is half way through the old backend.
-      await serialized(async () => {
-        backend = convexTest(schema, modules);
-        clockOffset = 0;
-      });
-      return { now: Date.now() };
-    }
-    return null;
-  }
-
-  const server = createServer((request, response) => {
-    handle(request, response).catch((error) => {
-      process.stderr.write(`local-convex: ${firstLine(error)}\n`);
-      if (!response.headersSent) send(response, 500, { code: "InternalServerError", message: "Internal error." });
-    });
-  });
-
-  async function handle(request: IncomingMessage, response: ServerResponse) {
-    const url = new URL(request.url ?? "/", "http://local");
-    try {
-      if (request.method === "GET" && url.pathname === "/version") {
-        response.writeHead(200, { "Content-Type": "text/plain" }).end(VERSION);
-        return;
-      }
-      const kind = /^\/api\/(query|mutation|action)$/.exec(url.pathname)?.[1] as Kind | undefined;
-      if (kind !== undefined && request.method === "POST") {
-        send(response, 200, await callFunction(kind, request));
-        return;
-      }
-      if (options.testClock && url.pathname.startsWith("/_test/")) {
-        const answer = await testRoute(request);
-        if (answer !== null) {
-          send(response, 200, answer);
-          return;
-        }
-      }
-      throw new HttpError(404, "NotFound", `No route ${request.method} ${url.pathname}.`);
-    } catch (error) {
-      if (error instanceof HttpError) {
-        send(response, error.status, { code: error.code, message: error.message });
-        if (error.status === 413) request.resume();
-        return;
-      }
-      throw error;
-    }
-  }
-
-  server.listen(options.port, options.host, () => {
-    const address = server.address();
-    const port = typeof address === "object" && address !== null ? address.port : options.port;
-    process.stdout.write(
-      JSON.stringify({ url: `http://${options.host}:${port}`, adminKey: options.adminKey, testClock: options.testClock, data: options.data }) + "\n",
-    );
-  });
-
-  const stop = () => {
-    server.close();
-    // Let the mutation in progress (and its journal line) finish first.
-    queue.finally(() => process.exit(0));
-  };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
-}
+const badJson = (message: string) => new HttpError(400, "BadJsonBody", message);
 
 /**
- * JSON as Convex's (Rust) backend writes it: a float64 that happens to be whole
- * still carries ".0". The Python client relies on that: a bare `5` decodes as
- * an error, `5.0` as the float it is.
+ * JSON as Convex's Rust backend writes it: every Convex number is a float64,
+ * and serde_json writes a whole float64 with ".0" (`5.0`). This matters: the
+ * Python client's `json_to_convex` rejects a bare `5` (an int) as a bad value.
  */
-function stringify(value: unknown): string {
+function stringifyLikeConvex(value: unknown): string {
   if (typeof value === "number") {
-    return Number.isInteger(value) && Math.abs(value) < 1e21 ? `${Object.is(value, -0) ? "-0" : value}.0` : JSON.stringify(value);
+    if (Object.is(value, -0)) return "-0.0";
+    const text = JSON.stringify(value);
+    return /^-?\d+$/.test(text) ? `${text}.0` : text;
   }
-  if (Array.isArray(value)) return `[${value.map((item) => (item === undefined ? "null" : stringify(item))).join(",")}]`;
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? "null" : stringifyLikeConvex(v))).join(",")}]`;
   if (value !== null && typeof value === "object") {
-    const fields = Object.entries(value).filter(([, item]) => item !== undefined);
-    return `{${fields.map(([key, item]) => `${JSON.stringify(key)}:${stringify(item)}`).join(",")}}`;
+    const fields = Object.entries(value).filter(([, v]) => v !== undefined);
+    return `{${fields.map(([k, v]) => `${JSON.stringify(k)}:${stringifyLikeConvex(v)}`).join(",")}}`;
   }
   return JSON.stringify(value) ?? "null";
 }
 
-function send(response: ServerResponse, status: number, body: unknown) {
-  const payload = stringify(body);
-  response.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) }).end(payload);
+/** `convexStyle` for /api answers (see stringifyLikeConvex); plain JSON for the rest. */
+function sendJson(res: ServerResponse, status: number, body: unknown, convexStyle = false): void {
+  const text = convexStyle ? stringifyLikeConvex(body) : JSON.stringify(body);
+  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) });
+  res.end(text);
 }
 
-function firstLine(error: unknown): string {
-  const text = error instanceof Error ? `${error.name === "Error" ? "" : error.name + ": "}${error.message}` : String(error);
-  return text.split("\n")[0];
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new HttpError(400, "BadJsonBody", "The request body is not valid JSON.");
-  }
-}
-
-function readBody(request: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
+/**
+ * Reads the whole body. Past the limit the rest is drained (not buffered) so
+ * the client can finish sending and read the 413 instead of a reset connection.
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolveBody, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    request.on("data", (chunk: Buffer) => {
+    let tooLarge = false;
+    req.on("data", (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        request.removeAllListeners("data");
-        reject(new HttpError(413, "RequestTooLarge", `The request body exceeds ${MAX_BODY_BYTES} bytes.`));
-        return;
-      }
-      chunks.push(chunk);
+      if (size > limit) tooLarge = true;
+      if (!tooLarge) chunks.push(chunk);
     });
-    request.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    request.on("error", reject);
+    req.on("end", () => {
+      if (tooLarge) {
+        reject(new HttpError(413, "PayloadTooLarge", `Request body is ${size} bytes; the limit is ${limit} bytes.`));
+      } else {
+        resolveBody(Buffer.concat(chunks));
+      }
+    });
+    req.on("error", reject);
   });
 }
 
-main().catch((error) => {
-  process.stderr.write(`local-convex: ${error instanceof UsageError ? error.message : firstLine(error)}\n`);
-  process.exit(2);
+function isJsonContentType(req: IncomingMessage): boolean {
+  const type = (req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();
+  return type === "application/json" || (type.startsWith("application/") && type.endsWith("+json"));
+}
+
+async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  if (!isJsonContentType(req)) {
+    await readBody(req, limit);
+    throw badJson("Expected request with `Content-Type: application/json`");
+  }
+  const body = await readBody(req, limit);
+  try {
+    return JSON.parse(body.toString("utf8")) as unknown;
+  } catch (e) {
+    throw badJson(`Failed to parse the request body as JSON: ${(e as Error).message}`);
+  }
+}
+
+type Format = "json" | "convex_encoded_json";
+
+function parseFormat(raw: unknown): Format {
+  if (raw === undefined || raw === null) return "json";
+  if (raw === "json" || raw === "convex_clean_json") return "json";
+  if (raw === "convex_encoded_json" || raw === "convex_json") return "convex_encoded_json";
+  throw new HttpError(400, "BadFormat", `format param must be one of [\`json\`]. Got ${String(raw)}`);
+}
+
+const UDF_PATH = /^[A-Za-z0-9_\-]+(\/[A-Za-z0-9_\-]+)*(\.js)?(:[A-Za-z_$][A-Za-z0-9_$]*)?$/;
+
+type UdfRequest = { path: string; args: Record<string, Value>; format: Format };
+
+function parseUdfRequest(body: unknown): UdfRequest {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw badJson("Failed to deserialize the JSON body into the target type: expected an object");
+  }
+  const b = body as Record<string, unknown>;
+  if (!("path" in b)) throw badJson("Failed to deserialize the JSON body into the target type: missing field `path`");
+  if (typeof b.path !== "string") throw badJson("Failed to deserialize the JSON body into the target type: `path` must be a string");
+  if (!UDF_PATH.test(b.path)) {
+    throw new HttpError(400, "BadConvexFunctionIdentifier", `${b.path} is not a valid path to a Convex function.`);
+  }
+  const format = parseFormat(b.format);
+  if (!("args" in b)) throw badJson("Failed to deserialize the JSON body into the target type: missing field `args`");
+  // Convex accepts the args object itself or a one-element array holding it.
+  const rawArgs = Array.isArray(b.args) && b.args.length === 1 ? (b.args[0] as unknown) : b.args;
+  if (typeof rawArgs !== "object" || rawArgs === null || Array.isArray(rawArgs)) {
+    throw new HttpError(400, "InvalidArgs", "The arguments to a Convex function must be an object.");
+  }
+  let args: Value;
+  try {
+    args = jsonToConvex(rawArgs as JSONValue);
+  } catch (e) {
+    throw new HttpError(400, "InvalidArgs", `Invalid function arguments: ${(e as Error).message}`);
+  }
+  return { path: b.path, args: args as Record<string, Value>, format };
+}
+
+/** Convex's "clean" export used by `format: "json"`: int64 as a decimal string, bytes as base64. */
+function toCleanJson(value: Value): JSONValue {
+  if (value === null || typeof value === "boolean" || typeof value === "string") return value;
+  if (typeof value === "bigint") return value.toString();
+  if (typeof value === "number") {
+    if (Number.isNaN(value)) return "NaN";
+    if (!Number.isFinite(value)) return value > 0 ? "Infinity" : "-Infinity";
+    return value;
+  }
+  if (value instanceof ArrayBuffer) return Buffer.from(value).toString("base64");
+  if (Array.isArray(value)) return value.map(toCleanJson);
+  const out: Record<string, JSONValue> = {};
+  for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toCleanJson(v);
+  return out;
+}
+
+function encode(value: Value, format: Format): JSONValue {
+  return format === "json" ? toCleanJson(value) : convexToJson(value);
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const ha = createHash("sha256").update(a).digest();
+  const hb = createHash("sha256").update(b).digest();
+  return timingSafeEqual(ha, hb);
+}
+
+/** `Authorization` as Convex reads it: "Convex <admin key>" or "Bearer <token>". */
+function authenticate(header: string | undefined, adminKey: string): Caller {
+  if (header === undefined) return { kind: "anonymous" };
+  if (header.length < 7) throw new HttpError(400, "InvalidHeaderFailure", "Invalid authentication header");
+  const scheme = header.slice(0, 7).toLowerCase();
+  if (scheme === "convex ") {
+    if (!sameSecret(header.slice(7).trim(), adminKey)) {
+      throw new HttpError(401, "BadAdminKey", "The provided admin key was invalid for this instance");
+    }
+    return { kind: "admin" };
+  }
+  if (scheme === "bearer ") {
+    const token = header.slice(7).trim();
+    // Dev stand-in for an auth provider: the token itself is the user's subject.
+    if (token === "") throw new HttpError(401, "InvalidAuthHeader", "Could not parse JWT payload: empty token");
+    return { kind: "user", token };
+  }
+  throw new HttpError(400, "InvalidAdminKey", "Invalid admin key");
+}
+
+function newRequestId(): string {
+  return randomBytes(8).toString("hex");
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const clock = options.testClock ? new TestClock() : null;
+  // The clock must replace Date before convex-test and convex/ load.
+  if (clock !== null) installClock(clock);
+  const { LocalRuntime } = await import("./runtime");
+  const { SnapshotFile } = await import("./persistence");
+  const convexDir = resolve(import.meta.dirname, "..", "convex");
+  const snapshot = options.data === null ? null : new SnapshotFile(options.data);
+  const { runtime, restored } = await LocalRuntime.load(convexDir, snapshot);
+  const log = (line: string) => process.stderr.write(`local-convex: ${line}\n`);
+  log(`loaded ${runtime.moduleCount} modules from ${convexDir}`);
+  if (snapshot !== null) log(restored === null ? `new data file ${snapshot.path}` : `restored ${restored} documents from ${snapshot.path}`);
+
+  const udfRoutes: Record<string, UdfKind> = {
+    "/api/query": "query",
+    "/api/mutation": "mutation",
+    "/api/action": "action",
+  };
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://local");
+    const route = url.pathname.replace(/\/+$/, "") || "/";
+    const kind = udfRoutes[route];
+    if (kind !== undefined) {
+      if (req.method !== "POST") throw new HttpError(405, "MethodNotAllowed", `${req.method} is not supported on ${route}; use POST`);
+      const caller = authenticate(req.headers.authorization, options.adminKey);
+      const call = parseUdfRequest(await readJson(req, options.maxBodyBytes));
+      const requestId = newRequestId();
+      const started = performance.now();
+      const result = await runtime.call(kind, call.path, call.args, caller, requestId);
+      if (options.verbose) log(`${kind} ${call.path} ${caller.kind} ${result.ok ? "ok" : "error"} ${(performance.now() - started).toFixed(1)}ms`);
+      const logLines = result.logLines.length > 0 ? { logLines: result.logLines } : {};
+      if (result.ok) {
+        sendJson(res, 200, { status: "success", value: encode(result.value, call.format), ...logLines }, true);
+      } else {
+        const errorData = result.data === undefined ? {} : { errorData: encode(result.data, call.format) };
+        sendJson(res, 200, { status: "error", errorMessage: result.message, ...errorData, ...logLines }, true);
+      }
+      return;
+    }
+    if (route === "/version" && (req.method === "GET" || req.method === "HEAD")) {
+      res.writeHead(200, { "Content-Type": "text/plain; charset=utf-8" });
+      res.end(SERVER_VERSION);
+      return;
+    }
+    if (clock !== null && route === "/_test/clock") {
+      if (req.method === "POST") {
+        const body = await readJson(req, options.maxBodyBytes);
+        if (typeof body !== "object" || body === null) throw badJson("expected {\"now\": ms} or {\"advanceMs\": ms} or {\"resume\": true}");
+        const b = body as { now?: unknown; advanceMs?: unknown; resume?: unknown };
+        const num = (v: unknown, name: string): number => {
+          if (typeof v !== "number" || !Number.isFinite(v)) throw badJson(`\`${name}\` must be a finite number`);
+          return v;
+        };
+        if (b.now === undefined && b.advanceMs === undefined && b.resume !== true) {
+          throw badJson("expected {\"now\": ms} or {\"advanceMs\": ms} or {\"resume\": true}");
+        }
+        // Wait for the running call so time never jumps in the middle of one.
+        await runtime.drain();
+        if (b.now !== undefined) clock.set(num(b.now, "now"));
+        if (b.advanceMs !== undefined) clock.advance(num(b.advanceMs, "advanceMs"));
+        if (b.resume === true) clock.resume();
+      } else if (req.method !== "GET") {
+        throw new HttpError(405, "MethodNotAllowed", `${req.method} is not supported on ${route}`);
+      }
+      sendJson(res, 200, clock.state());
+      return;
+    }
+    if (clock !== null && route === "/_test/reset" && req.method === "POST") {
+      await runtime.reset();
+      clock.reset();
+      sendJson(res, 200, { ok: true });
+      return;
+    }
+    throw new HttpError(404, "NotFound", `No route for ${req.method} ${route}`);
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      if (e instanceof HttpError) {
+        sendJson(res, e.status, { code: e.code, message: e.message });
+        return;
+      }
+      log(`internal error on ${req.method} ${req.url}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      if (!res.headersSent) {
+        sendJson(res, 500, { code: "InternalServerError", message: "Your request couldn't be completed. Try again later." });
+      } else {
+        res.destroy();
+      }
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+
+  await new Promise<void>((ok, fail) => {
+    server.once("error", fail);
+    server.listen(options.port, options.host, () => ok());
+  });
+  const address = server.address();
+  if (address === null || typeof address === "string") throw new Error("server did not bind a TCP port");
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  process.stdout.write(
+    `${JSON.stringify({
+      url: `http://${host}:${address.port}`,
+      adminKey: options.adminKey,
+      testClock: options.testClock,
+      data: options.data,
+      pid: process.pid,
+    })}\n`,
+  );
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: stopping`);
+    const force = setTimeout(() => {
+      log("forced exit after 10s");
+      process.exit(1);
+    }, 10_000);
+    force.unref();
+    const closed = new Promise<void>((done) => server.close(() => done()));
+    server.closeIdleConnections();
+    // The queue finishes the running call and writes its snapshot synchronously;
+    // then answers still being written get up to a second to reach their clients.
+    runtime.drain().then(
+      async () => {
+        await Promise.race([closed, new Promise((done) => setTimeout(done, 1000))]);
+        server.closeAllConnections();
+        process.exit(0);
+      },
+      (e: unknown) => {
+        log(`error while stopping: ${String(e)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`local-convex: failed to start: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
 });

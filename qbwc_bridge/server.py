@@ -71,6 +71,19 @@ def create_server(app: Callable[..., Iterable[bytes]], host: str, port: int) -> 
     return waitress_server(app, host=host, port=port, threads=8, ident="qbwc-bridge")
 
 
+def stop_server(server: Any) -> None:
+    """Stops a server whose `run()` loop is in another thread, without racing it.
+
+    In-flight requests finish first; then the loop thread itself closes every
+    socket (a thunk through waitress's trigger), so no task thread writes to a
+    trigger that is already closed.
+    """
+    from waitress import wasyncore
+
+    server.task_dispatcher.shutdown()
+    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+
+
 def server_url(server: Any) -> str:
     host, port = server.socket.getsockname()[:2]
     return f"http://{host}:{port}"

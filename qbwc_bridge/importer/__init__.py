@@ -38,9 +38,10 @@ from qbwc_bridge.importer.source import SourceError, decode, records
 from qbwc_bridge.importer.upload import MAX_BATCH_PARTS, Gateway, Progress, UploadFailed, upload
 from qbwc_bridge.logging import configure_logging
 
-EXIT_OK, EXIT_BAD_ROWS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+"""1 = bad rows, or Convex refused or could not be reached part-way."""
 
-__all__ = ["EXIT_BAD_ROWS", "EXIT_OK", "EXIT_USAGE", "Gateway", "add_arguments", "main", "run"]
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "Gateway", "add_arguments", "main", "run"]
 
 
 def _batch_size(raw: str) -> int:
@@ -101,8 +102,11 @@ def run(args: argparse.Namespace, gateway_factory: Callable[[], Gateway]) -> int
             raise SourceError("the file has no header row (it is empty)")
         columns = map_columns(header.cells, args.map or [])
         plan = build_plan(rows, columns)
-    except (ConfigError, SourceError, ColumnError) as error:
-        _error(f"{args.csv}: {error}" if not isinstance(error, ConfigError) else str(error))
+    except ConfigError as error:
+        _error(str(error))
+        return EXIT_USAGE
+    except (SourceError, ColumnError) as error:
+        _error(f"{args.csv}: {error}")
         return EXIT_USAGE
     except OSError as error:
         _error(f"cannot read {args.csv}: {error.strerror or error}")
@@ -116,7 +120,7 @@ def run(args: argparse.Namespace, gateway_factory: Callable[[], Gateway]) -> int
         dry_run=args.dry_run,
         skip_bad=args.skip_bad,
     )
-    exit_code = EXIT_BAD_ROWS if plan.bad else EXIT_OK
+    exit_code = EXIT_FAILED if plan.bad else EXIT_OK
     if not report.blocked:
         progress = Progress(
             len(plan.parts),
@@ -134,7 +138,7 @@ def run(args: argparse.Namespace, gateway_factory: Callable[[], Gateway]) -> int
         except UploadFailed as failure:
             report.outcome = failure.outcome
             report.failure = str(failure)
-            exit_code = EXIT_BAD_ROWS
+            exit_code = EXIT_FAILED
     sys.stdout.write(report.to_json() if args.json else report.to_text(quiet=args.quiet))
     if report.failure is not None:
         _error(report.failure)

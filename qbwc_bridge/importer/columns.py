@@ -60,6 +60,8 @@ class ColumnMap:
     headers: list[str]
     ignored: list[int]
     """Indexes of named columns no field uses (reported to the user)."""
+    unnamed: list[int]
+    """Indexes of columns with a blank header (reported only if they hold data)."""
 
     def describe(self) -> dict[str, str]:
         return {field: self.headers[index] for field, index in self.fields.items()}
@@ -136,5 +138,6 @@ def map_columns(headers: Sequence[str], mappings: Sequence[str] = ()) -> ColumnM
     if "sku" not in chosen:
         raise ColumnError(f"no SKU column among {_quoted(headers)}; name it with --map sku=COLUMN")
     ignored = [i for i, header in enumerate(headers) if header.strip() and i not in taken]
+    unnamed = [i for i, header in enumerate(headers) if not header.strip() and i not in taken]
     fields = {field: chosen[field] for field in FIELDS if field in chosen}
-    return ColumnMap(fields=fields, headers=list(headers), ignored=ignored)
+    return ColumnMap(fields=fields, headers=list(headers), ignored=ignored, unnamed=unnamed)

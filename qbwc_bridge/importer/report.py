@@ -62,11 +62,9 @@ class Report:
                 for field, header in self.columns.describe().items()
             )
             lines.append(f"Columns: {described}")
-            if self.columns.ignored:
-                ignored = ", ".join(
-                    quote(self.columns.headers[i].strip()) for i in self.columns.ignored
-                )
-                lines.append(f"Ignored columns: {ignored}")
+            ignored = [quote(name) for name in self._ignored_named()] + self._ignored_unnamed()
+            if ignored:
+                lines.append(f"Ignored columns: {', '.join(ignored)}")
             lines.extend(_section("Warnings", self.plan.warnings))
         lines.extend(_section("Bad rows", self.plan.bad))
         if not quiet and self.outcome is not None and self.outcome.changes:
@@ -78,13 +76,19 @@ class Report:
         lines.append(self.result_line())
         return "\n".join(lines) + "\n"
 
+    def _ignored_named(self) -> list[str]:
+        return [self.columns.headers[i].strip() for i in self.columns.ignored]
+
+    def _ignored_unnamed(self) -> list[str]:
+        return [f"column {i + 1} (no header)" for i in sorted(self.plan.unnamed_with_data)]
+
     def to_json(self) -> str:
         document: dict[str, Any] = {
             "file": self.file,
             "encoding": self.encoding,
             "rows": self.plan.rows,
             "columns": self.columns.describe(),
-            "ignoredColumns": [self.columns.headers[i].strip() for i in self.columns.ignored],
+            "ignoredColumns": self._ignored_named() + self._ignored_unnamed(),
             "warnings": [_problem(p) for p in self.plan.warnings],
             "badRows": [_problem(p) for p in self.plan.bad],
             "dryRun": self.dry_run,

@@ -69,6 +69,8 @@ class Plan:
     warnings: list[Problem] = field(default_factory=list)
     rows: int = 0
     """Non-blank data rows read (after the header)."""
+    unnamed_with_data: set[int] = field(default_factory=set)
+    """Blank-header columns that hold data somewhere: ignored, but the user should know."""
 
 
 def quote(text: str) -> str:
@@ -191,6 +193,9 @@ def build_plan(records: Iterable[Record], columns: ColumnMap) -> Plan:
         if not any(trim(cell) for cell in record.cells):
             continue
         plan.rows += 1
+        plan.unnamed_with_data.update(
+            i for i in columns.unnamed if i < len(record.cells) and trim(record.cells[i])
+        )
         payload, problems = _parse_row(record, columns)
         if payload["sku"] == "":
             plan.bad.append(Problem(record.line, "; ".join(problems)))

@@ -112,3 +112,21 @@ describe("parts:upsertBatch", () => {
     await expectRejectedWithoutWrites(t, "INVALID_ARGUMENT", () => upsert([{ sku: "OK-1" }, bad]));
   });
 });
+
+describe("parts:upsertBatch lookups", () => {
+  test("a sparse batch whose SKU range holds many other parts still finds its own (capped range falls back)", async () => {
+    const filler = Array.from({ length: 200 }, (_, i) => ({ sku: `M-${String(i).padStart(4, "0")}`, name: "filler" }));
+    await upsert([{ sku: "A", name: "first" }, { sku: "Z", name: "last" }]);
+    await upsert(filler);
+    const report = await upsert([{ sku: "A", name: "first" }, { sku: "Z", name: "LAST" }]);
+    expect(report).toMatchObject({ created: 0, updated: 1, unchanged: 1 });
+    expect((await allParts()).length).toBe(202);
+  });
+
+  test("SKUs with characters outside the BMP are looked up one by one, never duplicated", async () => {
+    await upsert([{ sku: "\u{1F527}-WRENCH", name: "emoji" }, { sku: "\uFF21-WIDE", name: "wide" }]);
+    const report = await upsert([{ sku: "\u{1F527}-WRENCH", name: "emoji" }, { sku: "\uFF21-WIDE", name: "wide" }]);
+    expect(report).toMatchObject({ created: 0, unchanged: 2 });
+    expect((await allParts()).length).toBe(2);
+  });
+});

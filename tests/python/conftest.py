@@ -1,4 +1,9 @@
-"""Shared fixtures: one local Convex runtime per test session, reset per test."""
+"""Shared fixtures: one local Convex runtime per test session, reset per test.
+
+`local_convex` is the session's runtime (started with --test-clock so tests
+can move time instead of sleeping); `convex` is the same runtime emptied and
+back on real time, for tests that need a clean database.
+"""
 
 from __future__ import annotations
 

@@ -240,6 +240,17 @@ def test_unknown_and_unnamed_columns_are_ignored_and_listed() -> None:
     mapped = map_columns(["SKU", "Qty On Hand", "", "Vendor", ""])
     assert mapped.describe() == {"sku": "SKU"}
     assert [mapped.headers[i] for i in mapped.ignored] == ["Qty On Hand", "Vendor"]
+    assert mapped.unnamed == [2, 4]
+
+
+def test_report_lists_ignored_columns_and_unnamed_ones_that_hold_data(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, unreachable_convex: None
+) -> None:
+    path = tmp_path / "items.csv"
+    path.write_text("SKU,Qty,,Vendor,,\nA,1,,x,,\n,,,,note,\n", encoding="utf-8")
+    code, out, _ = _main(capsys, tmp_path, path, "--dry-run")
+    assert code == 1  # the second row has data but no SKU
+    assert 'Ignored columns: "Qty", "Vendor", column 5 (no header)\n' in out
 
 
 def test_map_overrides_aliases_and_can_leave_a_field_out() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from qbwc_bridge.auth import LoginThrottle
 from qbwc_bridge.config import Settings, load_settings
 from qbwc_bridge.convex_gateway import ConvexGateway
-from qbwc_bridge.server import build_wsgi_app, create_server, server_url
+from qbwc_bridge.server import build_wsgi_app, create_server, server_url, stop_server
 from qbwc_bridge.sync import SyncService
 
 USERNAME = "qbwc-test"
@@ -53,5 +53,6 @@ def serve_bridge(
     try:
         yield RunningBridge(url=base, soap_url=f"{base}/qbwc", settings=settings, sync=sync)
     finally:
-        server.close()
+        stop_server(server)
         thread.join(timeout=10)
+        assert not thread.is_alive(), "bridge server did not stop"
