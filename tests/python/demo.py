@@ -52,7 +52,7 @@ def convex_qoh(employee: ConvexHttpClient) -> dict[tuple[str, str], Decimal]:
     for row in page["page"]:
         for balance in row["balances"]:
             key = (row["sku"], SITES[balance["location"]])
-            table[key] = table.get(key, Decimal(0)) + Decimal(str(balance["onHand"]))
+            table[key] = table.get(key, Decimal(0)) + Decimal(str(int(balance["onHand"])))
     return {k: v for k, v in table.items() if v}
 
 
@@ -103,7 +103,7 @@ def main() -> int:
             sites=set(SITES.values()),
             accounts=[r["qbAccountFullName"] for r in sample_data.REASONS],
         )
-        quickbooks.lock_next("TR-000008")
+        quickbooks.lock_next("TR-000020")
         quickbooks.lose_next_response()
 
         settings = bridge_settings(
@@ -111,8 +111,10 @@ def main() -> int:
         )
         with serve_bridge(settings) as bridge:
             qbwc = QbwcSimulator(bridge.soap_url, USERNAME, PASSWORD, quickbooks)
+            lookups = 0
             for run in range(1, 12):
                 report = qbwc.run_session()
+                lookups += sum(request.count("QueryRq requestID") for request in report.requests)
                 c = counts(admin)
                 outcome = (
                     "response lost!"
@@ -124,7 +126,7 @@ def main() -> int:
                 )
                 if run == 3:
                     print(
-                        "        operator maps NEW-7 in QuickBooks and Convex, then: qbwc-bridge retry --all-dead"
+                        "        operator creates the missing item 'Misc:New part' in QuickBooks, then: qbwc-bridge retry --all-dead"
                     )
                     quickbooks.add_item("Misc:New part")
                     ITEMS["NEW-7"] = "Misc:New part"
@@ -147,7 +149,7 @@ def main() -> int:
         convex = convex_qoh(employee)
         print()
         print(
-            f"Events applied: {c['applied']} (of which retried: {retried})   not required: {c['not_required']}   dead: {c['dead']}   QuickBooks transactions: {len(quickbooks.transactions)}"
+            f"Events applied: {c['applied']} (retried after an error: {retried}, confirmed by a RefNumber lookup after a lost response: {lookups})   not required: {c['not_required']}   dead: {c['dead']}   QuickBooks transactions: {len(quickbooks.transactions)}"
         )
         print(f"{'SKU':<10}{'Site':<16}{'QuickBooks':>12}{'Convex':>10}  ")
         equal = True
