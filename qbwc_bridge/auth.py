@@ -81,6 +81,7 @@ class LoginThrottle:
     free_attempts: int = 3
     base_delay: float = 2.0
     max_delay: float = 300.0
+    max_users: int = 10_000
     clock: Callable[[], float] = time.time
     _failures: dict[str, _Failures] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -93,6 +94,9 @@ class LoginThrottle:
 
     def failed(self, user: str) -> None:
         with self._lock:
+            if len(self._failures) >= self.max_users:
+                # Bounded memory under a flood of made-up user names: forget the oldest.
+                self._failures.pop(next(iter(self._failures)))
             state = self._failures.setdefault(user.lower(), _Failures())
             state.count += 1
             excess = state.count - self.free_attempts

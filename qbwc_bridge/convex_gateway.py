@@ -72,6 +72,9 @@ def _call(client_call: Callable[[], T], path: str) -> T:
         if status >= 500 or status in (408, 429):
             raise _Transient(f"HTTP {status}") from error
         raise ConvexCallError(path, f"HTTP {status}") from None
+    except ValueError as error:
+        # The reply was JSON but not Convex's encoding: not something a retry fixes.
+        raise ConvexCallError(path, f"malformed reply from Convex: {error}") from None
     except Exception as error:
         # ConvexHttpClient raises a bare Exception("<status> <code>: <message>")
         # for JSON error bodies; the status decides whether to try again.

@@ -33,6 +33,13 @@ def build_wsgi_app(sync: SyncService, gateway: ConvexGateway) -> Callable[..., I
         path = environ.get("PATH_INFO", "")
         if path == "/healthz" and environ.get("REQUEST_METHOD") == "GET":
             return healthz(start_response)
+        if path == "/" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            # The .qwc's default AppSupport URL is the host's root: give it a page.
+            body = f"qbwc-bridge: QuickBooks Web Connector endpoint at {SOAP_PATH}\n".encode()
+            start_response(
+                "200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+            )
+            return [body]
         if path in (SOAP_PATH, SOAP_PATH + "/"):
             return soap(environ, start_response)  # type: ignore[no-any-return]
         return _json(

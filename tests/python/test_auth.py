@@ -56,3 +56,10 @@ def test_throttle_slows_repeated_failures_and_resets_on_success() -> None:
         assert throttle.retry_after("bob") == 0  # per user
         throttle.succeeded("alice")
         assert throttle.retry_after("alice") == 0
+
+
+def test_throttle_memory_is_bounded() -> None:
+    throttle = LoginThrottle(max_users=100)
+    for i in range(1000):
+        throttle.failed(f"guess-{i}")
+    assert len(throttle._failures) == 100

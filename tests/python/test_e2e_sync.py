@@ -8,6 +8,8 @@ Convex balances.
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -306,3 +308,27 @@ def test_old_web_connector_is_refused(world: World, bridge: RunningBridge) -> No
     report = qbwc(bridge, world, client_version="1.5.0.0").run_session()
     assert report.last_error is not None and report.last_error.startswith("E:")
     assert "authenticate" not in report.calls
+
+
+def test_http_surface_wsdl_healthz_and_root(bridge: RunningBridge) -> None:
+    with urllib.request.urlopen(f"{bridge.url}/qbwc?wsdl", timeout=10) as response:
+        wsdl = response.read().decode()
+    for name in (
+        "authenticateResult",
+        "sendRequestXMLResult",
+        "receiveResponseXMLResult",
+        "qbXMLMajorVers",
+        "strHCPResponse",
+    ):
+        assert name in wsdl
+    with urllib.request.urlopen(f"{bridge.url}/healthz", timeout=10) as response:
+        assert response.status == 200 and b'"convex": "ok"' in response.read()
+    with urllib.request.urlopen(f"{bridge.url}/", timeout=10) as response:
+        assert b"/qbwc" in response.read()
+
+
+def test_healthz_reports_convex_down(convex: Any) -> None:
+    with serve_bridge(bridge_settings("http://127.0.0.1:9", "k")) as down:
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(f"{down.url}/healthz", timeout=30)
+        assert error.value.code == 503
