@@ -1,7 +1,7 @@
 import { paginationOptsValidator } from "convex/server";
 import { v } from "convex/values";
 import type { Doc, Id } from "./_generated/dataModel";
-import { mutation, query, type QueryCtx } from "./_generated/server";
+import { mutation, query, type DatabaseWriter, type QueryCtx } from "./_generated/server";
 import { requireActor } from "./lib/auth";
 import { ERROR_CODES, VOIDABLE_QB_STATUSES } from "./lib/constants";
 import { fail } from "./lib/errors";
@@ -327,7 +327,7 @@ export const upsertReasonAccount = mutation({
 
 /** Patches only fields that were given and differ; "unchanged" writes nothing. */
 async function patchChanged<T extends Doc<"inventory_locations"> | Doc<"inventory_reason_accounts">>(
-  ctx: { db: import("./_generated/server").DatabaseWriter },
+  ctx: { db: DatabaseWriter },
   existing: T,
   fields: Record<string, string | boolean | undefined>,
 ): Promise<"updated" | "unchanged"> {

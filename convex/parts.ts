@@ -5,17 +5,9 @@ import { DESCRIPTION_MAX, ERROR_CODES, MAX_PART_UPSERT_BATCH, NAME_MAX, SKU_MAX 
 import { fail } from "./lib/errors";
 import { findPartBySku } from "./lib/ledger";
 import { fullNameText, listIdText, optionalText } from "./lib/validate";
+import { partFields } from "./schema";
 
-const vPartInput = v.object({
-  sku: v.string(),
-  name: v.optional(v.string()),
-  description: v.optional(v.string()),
-  cost: v.optional(v.number()),
-  price: v.optional(v.number()),
-  active: v.optional(v.boolean()),
-  qbItemListId: v.optional(v.string()),
-  qbItemFullName: v.optional(v.string()),
-});
+const vPartInput = v.object(partFields);
 
 /**
  * Finds existing parts for a batch. The importer sends batches in SKU order,

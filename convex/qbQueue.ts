@@ -5,7 +5,7 @@
  */
 import { v } from "convex/values";
 import type { Doc } from "./_generated/dataModel";
-import { internalMutation, internalQuery } from "./_generated/server";
+import { internalMutation, internalQuery, type DatabaseReader, type DatabaseWriter } from "./_generated/server";
 import { DEFAULT_LEASE_MS, DEFAULT_SESSION_TTL_MS, ERROR_CODES, MAX_CLAIM_BATCH, QB_STATUSES } from "./lib/constants";
 import { qbStatusCounter, readCounter } from "./lib/counters";
 import { fail } from "./lib/errors";
@@ -98,7 +98,7 @@ export const claimBatch = internalMutation({
   },
 });
 
-async function bumpSession(db: import("./_generated/server").DatabaseWriter, sessionId: Doc<"qb_sync_sessions">["_id"], claimed: number) {
+async function bumpSession(db: DatabaseWriter, sessionId: Doc<"qb_sync_sessions">["_id"], claimed: number) {
   const session = (await db.get(sessionId)) as Doc<"qb_sync_sessions">;
   await db.patch(sessionId, { claimed: session.claimed + claimed, lastSeenAt: Date.now() });
 }
@@ -141,7 +141,7 @@ const DUE_COUNT_CAP = 100;
  * always due, so their counter answers in one read; failed-and-due events and
  * lapsed claims are counted through their index ranges up to a cap.
  */
-async function countDue(db: import("./_generated/server").DatabaseReader, now: number) {
+async function countDue(db: DatabaseReader, now: number) {
   const failedDue = await db
     .query("inventory_events")
     .withIndex("by_qbStatus_nextAttemptAt", (q) => q.eq("qbStatus", "failed").lte("nextAttemptAt", now))
@@ -229,7 +229,7 @@ export const getEventState = internalQuery({
 });
 
 /** Events a session claimed and has not answered yet (bounded by the batch sizes it used). */
-async function sessionClaims(db: import("./_generated/server").DatabaseReader, sessionId: Doc<"qb_sync_sessions">["_id"]) {
+async function sessionClaims(db: DatabaseReader, sessionId: Doc<"qb_sync_sessions">["_id"]) {
   return await db
     .query("inventory_events")
     .withIndex("by_claimSession_qbStatus", (q) => q.eq("claimSessionId", sessionId).eq("qbStatus", "in_flight"))
@@ -268,14 +268,18 @@ export const releaseSessionClaims = internalMutation({
 
 // ---- sessions -------------------------------------------------------------
 
+async function sessionByTicket(db: DatabaseReader, ticketHash: string) {
+  return await db
+    .query("qb_sync_sessions")
+    .withIndex("by_ticketHash", (q) => q.eq("ticketHash", ticketHash))
+    .unique();
+}
+
 /** A session's tallies and last error, read without touching it (getLastError, CLI). */
 export const getSessionByTicket = internalQuery({
   args: { ticketHash: v.string() },
   handler: async (ctx, args) => {
-    const session = await ctx.db
-      .query("qb_sync_sessions")
-      .withIndex("by_ticketHash", (q) => q.eq("ticketHash", args.ticketHash))
-      .unique();
+    const session = await sessionByTicket(ctx.db, args.ticketHash);
     if (session === null) return null;
     const { _id, status, userName, claimed, applied, failed, dead, lastError, expiresAt } = session;
     return { sessionId: _id, status, userName, claimed, applied, failed, dead, lastError: lastError ?? null, expired: expiresAt <= Date.now() };
@@ -318,10 +322,7 @@ export const resumeSession = internalMutation({
   },
   handler: async (ctx, args) => {
     const now = Date.now();
-    const session = await ctx.db
-      .query("qb_sync_sessions")
-      .withIndex("by_ticketHash", (q) => q.eq("ticketHash", args.ticketHash))
-      .unique();
+    const session = await sessionByTicket(ctx.db, args.ticketHash);
     if (session === null) return { ok: false as const, reason: "unknown" as const };
     if (session.status === "closed") return { ok: false as const, reason: "closed" as const };
     if (session.expiresAt <= now) {
@@ -340,10 +341,7 @@ export const resumeSession = internalMutation({
 export const recordSessionError = internalMutation({
   args: { ticketHash: v.string(), message: v.string() },
   handler: async (ctx, args) => {
-    const session = await ctx.db
-      .query("qb_sync_sessions")
-      .withIndex("by_ticketHash", (q) => q.eq("ticketHash", args.ticketHash))
-      .unique();
+    const session = await sessionByTicket(ctx.db, args.ticketHash);
     if (session !== null) await ctx.db.patch(session._id, { lastError: args.message.slice(0, 2000), lastSeenAt: Date.now() });
     return session !== null;
   },
@@ -353,10 +351,7 @@ export const recordSessionError = internalMutation({
 export const closeSession = internalMutation({
   args: { ticketHash: v.string(), reason: v.string() },
   handler: async (ctx, args) => {
-    const session = await ctx.db
-      .query("qb_sync_sessions")
-      .withIndex("by_ticketHash", (q) => q.eq("ticketHash", args.ticketHash))
-      .unique();
+    const session = await sessionByTicket(ctx.db, args.ticketHash);
     if (session === null) return null;
     if (session.status === "open") {
       await ctx.db.patch(session._id, { status: "closed", closedAt: Date.now(), closeReason: args.reason.slice(0, 500) });

@@ -15,18 +15,21 @@ export const vEventStatus = literals(EVENT_STATUSES);
 export const vQbStatus = literals(QB_STATUSES);
 export const vAdjustmentMode = literals(ADJUSTMENT_MODES);
 
+/** A part's fields; the importer's batch upsert takes exactly these. */
+export const partFields = {
+  sku: v.string(),
+  name: v.optional(v.string()),
+  description: v.optional(v.string()),
+  cost: v.optional(v.number()),
+  price: v.optional(v.number()),
+  active: v.optional(v.boolean()),
+  qbItemListId: v.optional(v.string()),
+  qbItemFullName: v.optional(v.string()),
+};
+
 export default defineSchema({
   // The user's existing parts table, extended with optional QuickBooks mapping.
-  inventory_parts: defineTable({
-    sku: v.string(),
-    name: v.optional(v.string()),
-    description: v.optional(v.string()),
-    cost: v.optional(v.number()),
-    price: v.optional(v.number()),
-    active: v.optional(v.boolean()),
-    qbItemListId: v.optional(v.string()),
-    qbItemFullName: v.optional(v.string()),
-  }).index("by_sku", ["sku"]),
+  inventory_parts: defineTable(partFields).index("by_sku", ["sku"]),
 
   inventory_locations: defineTable({
     code: v.string(),

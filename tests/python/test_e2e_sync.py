@@ -38,6 +38,21 @@ def qbwc(bridge: RunningBridge, world: World, **options: Any) -> QbwcSimulator:
     return QbwcSimulator(bridge.soap_url, USERNAME, PASSWORD, world.quickbooks, **options)
 
 
+def send_request(soap: SoapClient, ticket: str) -> str:
+    """One sendRequestXML as QBWC makes it after the first (no HCP response)."""
+    return str(
+        soap.call(
+            "sendRequestXML",
+            ticket=ticket,
+            strHCPResponse="",
+            strCompanyFileName="",
+            qbXMLCountry="US",
+            qbXMLMajorVers=13,
+            qbXMLMinorVers=0,
+        )
+    )
+
+
 def stock(world: World) -> None:
     """Opening counts at the warehouse (these are adjustments QuickBooks must see too)."""
     for sku, count in {"00123": 500, "1E5": 40, "FLT-200": 120, "GSK-9": 35, "PMP-1": 12}.items():
@@ -173,15 +188,7 @@ def test_lookup_that_finds_nothing_sends_the_event(
     # A session claims and sends it, then dies before QuickBooks runs the request.
     soap = SoapClient(bridge.soap_url)
     ticket = soap.call("authenticate", strUserName=USERNAME, strPassword=PASSWORD)[0]
-    request = soap.call(
-        "sendRequestXML",
-        ticket=ticket,
-        strHCPResponse="",
-        strCompanyFileName="",
-        qbXMLCountry="US",
-        qbXMLMajorVers=13,
-        qbXMLMinorVers=0,
-    )
+    request = send_request(soap, ticket)
     assert moved["refNumber"] in request  # claimed and sent, but QuickBooks never ran it
     convex.advance_clock(bridge.settings.lease_seconds * 1000 + 1)
     qbwc(bridge, world).run_session()
@@ -212,15 +219,7 @@ def test_bridge_restart_between_send_and_receive(world: World, convex: Any) -> N
     with serve_bridge(settings) as first:
         soap = SoapClient(first.soap_url)
         ticket = soap.call("authenticate", strUserName=USERNAME, strPassword=PASSWORD)[0]
-        request = soap.call(
-            "sendRequestXML",
-            ticket=ticket,
-            strHCPResponse="",
-            strCompanyFileName="",
-            qbXMLCountry="US",
-            qbXMLMajorVers=13,
-            qbXMLMinorVers=0,
-        )
+        request = send_request(soap, ticket)
     response = world.quickbooks.process(request)
     with serve_bridge(settings) as second:
         soap = SoapClient(second.soap_url)
@@ -248,18 +247,7 @@ def test_quickbooks_not_running_ends_the_session_cleanly(
 
 def test_unknown_ticket_gets_a_clear_message(bridge: RunningBridge, world: World) -> None:
     soap = SoapClient(bridge.soap_url)
-    assert (
-        soap.call(
-            "sendRequestXML",
-            ticket="forged",
-            strHCPResponse="",
-            strCompanyFileName="",
-            qbXMLCountry="US",
-            qbXMLMajorVers=13,
-            qbXMLMinorVers=0,
-        )
-        == ""
-    )
+    assert send_request(soap, "forged") == ""
     assert "unknown or has expired" in soap.call("getLastError", ticket="forged")
     assert (
         int(
@@ -277,18 +265,7 @@ def test_expired_ticket_is_refused(world: World, bridge: RunningBridge, convex: 
     soap = SoapClient(bridge.soap_url)
     ticket = soap.call("authenticate", strUserName=USERNAME, strPassword=PASSWORD)[0]
     convex.advance_clock(bridge.settings.session_ttl_seconds * 1000 + 1)
-    assert (
-        soap.call(
-            "sendRequestXML",
-            ticket=ticket,
-            strHCPResponse="",
-            strCompanyFileName="",
-            qbXMLCountry="US",
-            qbXMLMajorVers=13,
-            qbXMLMinorVers=0,
-        )
-        == ""
-    )
+    assert send_request(soap, ticket) == ""
     assert "expired" in soap.call("getLastError", ticket=ticket)
     assert world.queue()["counts"]["pending"] == 5
 
