@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
+from support.qwc_checks import assert_qwc_shape
 
 from qbwc_bridge.cli import build_parser
 
@@ -187,32 +188,12 @@ def test_env_example_holds_no_secret() -> None:
 
 # -- .qwc --------------------------------------------------------------------------
 
-QWC_REQUIRED = (
-    "AppName",
-    "AppID",
-    "AppURL",
-    "AppDescription",
-    "AppSupport",
-    "UserName",
-    "OwnerID",
-    "FileID",
-    "QBType",
-    "IsReadOnly",
-)
-GUID = re.compile(r"^\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\}$")
-
 
 def test_qwc_example_is_valid() -> None:
     root = etree.fromstring((DEPLOY / "bridge.qwc.example").read_bytes())
-    assert root.tag == "QBWCXML"
-    for tag in QWC_REQUIRED:
-        assert root.find(tag) is not None, f"{tag} missing"
+    assert_qwc_shape(root)
     assert root.findtext("AppURL") == "https://qb.example.com/qbwc"
     assert root.findtext("UserName") == "qbwc"
-    assert root.findtext("QBType") == "QBFS"
-    assert GUID.match(root.findtext("OwnerID") or "")
-    assert GUID.match(root.findtext("FileID") or "")
-    assert int(root.findtext("Scheduler/RunEveryNMinutes") or "0") >= 1
 
 
 def test_qwc_example_is_current(tmp_path: Path) -> None:

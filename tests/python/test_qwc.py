@@ -1,38 +1,17 @@
 """The .qwc file: required elements, stable GUIDs, URL rules QBWC enforces."""
 
-import re
-
 import pytest
 from lxml import etree
+from support.qwc_checks import assert_qwc_shape
 
 from qbwc_bridge.qwc import QwcError, render_qwc
-
-REQUIRED = [
-    "AppName",
-    "AppID",
-    "AppURL",
-    "AppDescription",
-    "AppSupport",
-    "UserName",
-    "OwnerID",
-    "FileID",
-    "QBType",
-    "IsReadOnly",
-]
-GUID = re.compile(r"^\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\}$")
 
 
 def test_qwc_has_every_required_element() -> None:
     root = etree.fromstring(render_qwc("https://qb.example.com/qbwc", "qbuser"))
-    assert root.tag == "QBWCXML"
-    for tag in REQUIRED:
-        assert root.find(tag) is not None, tag
-    assert root.findtext("QBType") == "QBFS"
-    assert root.findtext("IsReadOnly") == "false"
+    assert_qwc_shape(root)
     assert root.findtext("AppSupport") == "https://qb.example.com/"
     assert root.findtext("Scheduler/RunEveryNMinutes") == "5"
-    assert GUID.match(root.findtext("OwnerID") or "")
-    assert GUID.match(root.findtext("FileID") or "")
     assert root.findtext("OwnerID") != root.findtext("FileID")
 
 
