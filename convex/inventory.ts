@@ -19,7 +19,7 @@ import {
   sameQbSite,
   type NewLine,
 } from "./lib/ledger";
-import { transition } from "./lib/queue";
+import { queueState, transition } from "./lib/queue";
 import {
   codeText,
   fullNameText,
@@ -406,22 +406,16 @@ export const getItemDetail = query({
 
 function eventSummary(event: Doc<"inventory_events">) {
   return {
-    eventId: event._id,
-    refNumber: event.refNumber,
+    ...queueState(event),
     type: event.type,
     status: event.status,
-    qbStatus: event.qbStatus,
     occurredAt: event.occurredAt,
     createdAt: event._creationTime,
     createdBy: event.createdBy,
     memo: event.memo ?? null,
     reasonCode: event.reasonCode ?? null,
     mode: event.mode ?? null,
-    retryCount: event.retryCount,
-    nextAttemptAt: event.nextAttemptAt,
-    lastError: event.lastError ?? null,
     lastStatusCode: event.lastStatusCode ?? null,
-    qbTxnId: event.qbTxnId ?? null,
     voidReason: event.voidReason ?? null,
   };
 }
