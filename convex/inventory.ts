@@ -1,8 +1,8 @@
 import { paginationOptsValidator } from "convex/server";
 import { v } from "convex/values";
 import type { Doc, Id } from "./_generated/dataModel";
-import { mutation, query, type DatabaseWriter, type QueryCtx } from "./_generated/server";
-import { requireActor } from "./lib/auth";
+import type { DatabaseReader, DatabaseWriter } from "./_generated/server";
+import { employeeMutation, employeeQuery } from "./lib/auth";
 import { ERROR_CODES, VOIDABLE_QB_STATUSES } from "./lib/constants";
 import { fail } from "./lib/errors";
 import {
@@ -13,7 +13,9 @@ import {
   insertEvent,
   onHand,
   requireActiveLocation,
+  requireActiveReason,
   requirePart,
+  reverseEvent,
   resolveLineParts,
   increaseCannotFall,
   sameQbSite,
@@ -49,7 +51,7 @@ const singleLine = (args: { sku?: string; partId?: Id<"inventory_parts">; quanti
  * parts at once: {lines}. Everything (balances, event, lines) is one
  * transaction, so a rejected line leaves no trace.
  */
-export const createTransferEvent = mutation({
+export const createTransferEvent = employeeMutation({
   args: {
     sku: v.optional(v.string()),
     partId: v.optional(v.id("inventory_parts")),
@@ -61,7 +63,6 @@ export const createTransferEvent = mutation({
     occurredAt: v.optional(v.number()),
   },
   handler: async (ctx, args) => {
-    const actor = await requireActor(ctx);
     const now = Date.now();
     const lines = collectLines(singleLine(args), args.lines);
     for (const line of lines) requireQuantity(line.quantity, "quantity");
@@ -86,7 +87,7 @@ export const createTransferEvent = mutation({
     }
     const event = await insertEvent(
       ctx.db,
-      actor,
+      ctx.actor,
       {
         type: "transfer",
         qbStatus: sameQbSite(from, to) ? "not_required" : "pending",
@@ -108,7 +109,7 @@ export const createTransferEvent = mutation({
  * the order events reach QuickBooks in cannot change its final QOH. On-hand
  * may not go below zero: a count below zero is not a count.
  */
-export const createAdjustmentEvent = mutation({
+export const createAdjustmentEvent = employeeMutation({
   args: {
     sku: v.optional(v.string()),
     partId: v.optional(v.id("inventory_parts")),
@@ -121,7 +122,6 @@ export const createAdjustmentEvent = mutation({
     occurredAt: v.optional(v.number()),
   },
   handler: async (ctx, args) => {
-    const actor = await requireActor(ctx);
     const now = Date.now();
     const lines = collectLines(singleLine(args), args.lines);
     for (const line of lines) {
@@ -131,16 +131,7 @@ export const createAdjustmentEvent = mutation({
     const occurredAt = occurredAtOrNow(args.occurredAt, now);
     const location = await requireActiveLocation(ctx.db, args.location.trim());
     const reasonCode = args.reasonCode.trim();
-    const reason = await ctx.db
-      .query("inventory_reason_accounts")
-      .withIndex("by_reasonCode", (q) => q.eq("reasonCode", reasonCode))
-      .unique();
-    if (reason === null) {
-      fail(ERROR_CODES.REASON_NOT_FOUND, `No reason code "${reasonCode}".`, { reasonCode });
-    }
-    if (!reason.active) {
-      fail(ERROR_CODES.REASON_INACTIVE, `Reason code "${reasonCode}" is inactive.`, { reasonCode });
-    }
+    const reason = await requireActiveReason(ctx.db, reasonCode);
     const resolved = await resolveLineParts(ctx.db, lines);
     const newLines: NewLine[] = [];
     for (const { part, quantity } of resolved) {
@@ -166,7 +157,7 @@ export const createAdjustmentEvent = mutation({
     }
     const event = await insertEvent(
       ctx.db,
-      actor,
+      ctx.actor,
       {
         type: "adjustment",
         qbStatus: "pending",
@@ -194,10 +185,9 @@ export const createAdjustmentEvent = mutation({
  * Once QuickBooks has it (or may have it: in flight) only a compensating event
  * is honest, so those are refused with their own codes.
  */
-export const voidEvent = mutation({
+export const voidEvent = employeeMutation({
   args: { eventId: v.id("inventory_events"), reason: v.string() },
   handler: async (ctx, args) => {
-    const actor = await requireActor(ctx);
     const reason = reasonText(args.reason);
     const event = await ctx.db.get(args.eventId);
     if (event === null) {
@@ -218,28 +208,11 @@ export const voidEvent = mutation({
         qbTxnId: event.qbTxnId ?? null,
       });
     }
-    const lines = await eventLines(ctx.db, event._id);
-    for (const line of lines) {
-      const reversals: [Id<"inventory_locations"> | undefined, number][] =
-        event.type === "transfer"
-          ? [
-              [event.toLocationId, -line.quantity],
-              [event.fromLocationId, line.quantity],
-            ]
-          : [[event.locationId, -line.quantity]];
-      for (const [locationId, delta] of reversals) {
-        await changeBalance(ctx.db, line.partId, locationId as Id<"inventory_locations">, delta, (available) =>
-          fail(ERROR_CODES.VOID_WOULD_GO_NEGATIVE, `Voiding ${event.refNumber} would leave a negative balance (only ${available} on hand); the stock has moved on since.`, {
-            eventId: event._id,
-            available,
-          }),
-        );
-      }
-    }
+    await reverseEvent(ctx.db, event);
     await transition(ctx.db, event, "cancelled", {
       status: "voided",
       voidedAt: Date.now(),
-      voidedBy: actor.subject,
+      voidedBy: ctx.actor.subject,
       voidReason: reason,
     });
     return { eventId: event._id, refNumber: event.refNumber, status: "voided" as const, qbStatus: "cancelled" as const };
@@ -247,7 +220,7 @@ export const voidEvent = mutation({
 });
 
 /** Creates or updates a location by code. Repeating the same call writes nothing. */
-export const upsertLocation = mutation({
+export const upsertLocation = employeeMutation({
   args: {
     code: v.string(),
     name: v.optional(v.string()),
@@ -256,7 +229,6 @@ export const upsertLocation = mutation({
     qbSiteFullName: v.optional(v.string()),
   },
   handler: async (ctx, args) => {
-    await requireActor(ctx);
     const code = codeText(args.code, "code");
     const fields = {
       name: optionalText(args.name, "name", 200),
@@ -291,7 +263,7 @@ export const upsertLocation = mutation({
 });
 
 /** Creates or updates the QuickBooks account a reason code posts to. */
-export const upsertReasonAccount = mutation({
+export const upsertReasonAccount = employeeMutation({
   args: {
     reasonCode: v.string(),
     description: v.optional(v.string()),
@@ -300,7 +272,6 @@ export const upsertReasonAccount = mutation({
     qbAccountFullName: v.optional(v.string()),
   },
   handler: async (ctx, args) => {
-    await requireActor(ctx);
     const reasonCode = codeText(args.reasonCode, "reasonCode");
     const fields = {
       description: optionalText(args.description, "description", 500),
@@ -339,7 +310,7 @@ async function patchChanged<T extends Doc<"inventory_locations"> | Doc<"inventor
   return "updated";
 }
 
-async function balancesOf(ctx: QueryCtx, partId: Id<"inventory_parts">) {
+async function balancesOf(ctx: { db: DatabaseReader }, partId: Id<"inventory_parts">) {
   const balances = await ctx.db
     .query("inventory_balances")
     .withIndex("by_part_location", (q) => q.eq("partId", partId))
@@ -349,10 +320,9 @@ async function balancesOf(ctx: QueryCtx, partId: Id<"inventory_parts">) {
 }
 
 /** Per SKU: total on hand and the split by location; optionally one location only. */
-export const getInventoryOverview = query({
+export const getInventoryOverview = employeeQuery({
   args: { paginationOpts: paginationOptsValidator, location: v.optional(v.string()) },
   handler: async (ctx, args) => {
-    await requireActor(ctx);
     const location = args.location === undefined ? null : await findLocationByCode(ctx.db, args.location);
     if (args.location !== undefined && location === null) {
       fail(ERROR_CODES.LOCATION_NOT_FOUND, `No location with code "${args.location}".`, { location: args.location });
@@ -378,10 +348,9 @@ export const getInventoryOverview = query({
 const RECENT_EVENTS = 20;
 
 /** One part: its mapping, balances, and its latest events with lines and sync state. */
-export const getItemDetail = query({
+export const getItemDetail = employeeQuery({
   args: { sku: v.optional(v.string()), partId: v.optional(v.id("inventory_parts")) },
   handler: async (ctx, args) => {
-    await requireActor(ctx);
     const part = await requirePart(ctx.db, args);
     const balances = await balancesOf(ctx, part._id);
     const myLines = await ctx.db
@@ -420,7 +389,7 @@ function eventSummary(event: Doc<"inventory_events">) {
   };
 }
 
-async function linesWithSku(ctx: QueryCtx, eventId: Id<"inventory_events">) {
+async function linesWithSku(ctx: { db: DatabaseReader }, eventId: Id<"inventory_events">) {
   const lines = await eventLines(ctx.db, eventId);
   const parts = await Promise.all(lines.map((l) => ctx.db.get(l.partId)));
   return lines.map((line, i) => ({
@@ -432,7 +401,7 @@ async function linesWithSku(ctx: QueryCtx, eventId: Id<"inventory_events">) {
 }
 
 /** Newest first; at most one filter applies through its index (type, status or qbStatus). */
-export const listRecentEvents = query({
+export const listRecentEvents = employeeQuery({
   args: {
     paginationOpts: paginationOptsValidator,
     type: v.optional(vEventType),
@@ -440,7 +409,6 @@ export const listRecentEvents = query({
     qbStatus: v.optional(vQbStatus),
   },
   handler: async (ctx, args) => {
-    await requireActor(ctx);
     const filters = [args.type, args.status, args.qbStatus].filter((f) => f !== undefined);
     if (filters.length > 1) {
       fail(ERROR_CODES.INVALID_ARGUMENT, "Filter by one of type, status or qbStatus.", { field: "type" });

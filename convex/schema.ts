@@ -5,6 +5,7 @@ import {
   EVENT_STATUSES,
   EVENT_TYPES,
   QB_STATUSES,
+  SESSION_STATUSES,
 } from "./lib/constants";
 
 const literals = <T extends string>(values: readonly T[]) =>
@@ -14,6 +15,7 @@ export const vEventType = literals(EVENT_TYPES);
 export const vEventStatus = literals(EVENT_STATUSES);
 export const vQbStatus = literals(QB_STATUSES);
 export const vAdjustmentMode = literals(ADJUSTMENT_MODES);
+export const vSessionStatus = literals(SESSION_STATUSES);
 
 /** A part's fields; the importer's batch upsert takes exactly these. */
 export const partFields = {
@@ -80,10 +82,14 @@ export default defineSchema({
     claimCount: v.number(),
     claimToken: v.optional(v.string()),
     claimSessionId: v.optional(v.id("qb_sync_sessions")),
+    // Written by releases before claims belonged to their session; read by nothing.
     leaseExpiresAt: v.optional(v.number()),
     // Set when a claim was lost with the outcome unknown: QuickBooks may hold
-    // the transaction, so the next claim must look it up before resending.
+    // the transaction, so the next claim (in a later session) must look it up
+    // before anything is sent again.
     qbLookupRequired: v.optional(v.boolean()),
+    // qbStatus "held": why a person must decide (shown by `qbwc-bridge status`).
+    holdReason: v.optional(v.string()),
     lastError: v.optional(v.string()),
     lastStatusCode: v.optional(v.string()),
     qbTxnId: v.optional(v.string()),
@@ -95,8 +101,8 @@ export default defineSchema({
   })
     .index("by_refNumber", ["refNumber"])
     .index("by_qbStatus_nextAttemptAt", ["qbStatus", "nextAttemptAt"])
-    .index("by_qbStatus_leaseExpiresAt", ["qbStatus", "leaseExpiresAt"])
     .index("by_claimSession_qbStatus", ["claimSessionId", "qbStatus"])
+    .index("by_lookup_qbStatus", ["qbLookupRequired", "qbStatus"])
     .index("by_type", ["type"])
     .index("by_status", ["status"]),
 
@@ -114,23 +120,43 @@ export default defineSchema({
     .index("by_event", ["eventId", "lineNo"])
     .index("by_part", ["partId"]),
 
+  // One per QBWC session (authenticate .. closeConnection). At most one is
+  // "open" and live at a time: the company file's only writer (lib/sessions.ts).
   qb_sync_sessions: defineTable({
     ticketHash: v.string(),
     userName: v.string(),
-    status: v.union(v.literal("open"), v.literal("closed")),
+    // "refused": an authenticate answered busy, kept a day for getLastError.
+    status: vSessionStatus,
     companyFile: v.optional(v.string()),
     qbXmlVersion: v.optional(v.string()),
     openedAt: v.number(),
     lastSeenAt: v.number(),
+    // lastSeenAt + ttlMs: silent past this, the session is over.
     expiresAt: v.number(),
+    ttlMs: v.optional(v.number()),
     closedAt: v.optional(v.number()),
     closeReason: v.optional(v.string()),
     claimed: v.number(),
     applied: v.number(),
     failed: v.number(),
     dead: v.number(),
+    held: v.optional(v.number()),
     lastError: v.optional(v.string()),
-  }).index("by_ticketHash", ["ticketHash"]),
+    // The message sent and not answered yet: its answer must carry these requestIDs.
+    outstanding: v.optional(
+      v.object({ messageId: v.string(), requestIds: v.array(v.string()), sentAt: v.number() }),
+    ),
+    // The last send/receive call, so a transport retry of it returns the same answer.
+    lastCall: v.optional(
+      v.object({
+        callId: v.string(),
+        kind: v.union(v.literal("send"), v.literal("receive")),
+        percent: v.optional(v.number()),
+      }),
+    ),
+  })
+    .index("by_ticketHash", ["ticketHash"])
+    .index("by_status_lastSeenAt", ["status", "lastSeenAt"]),
 
   // Named counters: event sequence (refNumbers) and per-qbStatus counts, so
   // status reporting never scans the events table.

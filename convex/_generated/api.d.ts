@@ -17,13 +17,18 @@ import type * as functions from "../functions.js";
 import type * as inventory from "../inventory.js";
 import type * as lib_auth from "../lib/auth.js";
 import type * as lib_constants from "../lib/constants.js";
+import type * as lib_contract from "../lib/contract.js";
 import type * as lib_counters from "../lib/counters.js";
 import type * as lib_errors from "../lib/errors.js";
 import type * as lib_ledger from "../lib/ledger.js";
+import type * as lib_lookup from "../lib/lookup.js";
 import type * as lib_queue from "../lib/queue.js";
+import type * as lib_sessions from "../lib/sessions.js";
+import type * as lib_sync from "../lib/sync.js";
 import type * as lib_validate from "../lib/validate.js";
 import type * as parts from "../parts.js";
 import type * as qbQueue from "../qbQueue.js";
+import type * as qbSessions from "../qbSessions.js";
 
 /**
  * A utility for referencing Convex functions in your app's API.
@@ -38,13 +43,18 @@ declare const fullApi: ApiFromModules<{
   inventory: typeof inventory;
   "lib/auth": typeof lib_auth;
   "lib/constants": typeof lib_constants;
+  "lib/contract": typeof lib_contract;
   "lib/counters": typeof lib_counters;
   "lib/errors": typeof lib_errors;
   "lib/ledger": typeof lib_ledger;
+  "lib/lookup": typeof lib_lookup;
   "lib/queue": typeof lib_queue;
+  "lib/sessions": typeof lib_sessions;
+  "lib/sync": typeof lib_sync;
   "lib/validate": typeof lib_validate;
   parts: typeof parts;
   qbQueue: typeof qbQueue;
+  qbSessions: typeof qbSessions;
 }>;
 export declare const api: FilterApi<
   typeof fullApi,

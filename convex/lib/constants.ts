@@ -17,11 +17,11 @@ export const QB_STATUSES = [
   "dead",
   "not_required",
   "cancelled",
+  // Waiting for a person: QuickBooks holds a transaction under this RefNumber
+  // that does not match the event (see lib/lookup.ts). Never sent, never retried by itself.
+  "held",
 ] as const;
 export type QbStatus = (typeof QB_STATUSES)[number];
-
-/** States the bridge may claim (failed ones only once their retry is due). */
-export const CLAIMABLE_QB_STATUSES = ["pending", "failed"] as const;
 
 /** States from which an event can still be voided: QuickBooks never saw it. */
 export const VOIDABLE_QB_STATUSES: readonly QbStatus[] = [
@@ -30,6 +30,9 @@ export const VOIDABLE_QB_STATUSES: readonly QbStatus[] = [
   "dead",
   "not_required",
 ];
+
+export const SESSION_STATUSES = ["open", "closed", "refused"] as const;
+export type SessionStatus = (typeof SESSION_STATUSES)[number];
 
 export const ADJUSTMENT_MODES = ["delta", "set"] as const;
 export type AdjustmentMode = (typeof ADJUSTMENT_MODES)[number];
@@ -42,8 +45,6 @@ export type AdjustmentMode = (typeof ADJUSTMENT_MODES)[number];
 export const RETRY_DELAYS_SECONDS = [60, 300, 900, 3600] as const;
 export const MAX_RETRIES = 10;
 
-/** Default lease on a claimed event; the bridge passes its own from config. */
-export const DEFAULT_LEASE_MS = 10 * 60 * 1000;
 /** Upper bound of one batch claim: keeps each mutation's reads bounded. */
 export const MAX_CLAIM_BATCH = 100;
 /** Upper bound of the importer's batch upsert per call. */
@@ -61,13 +62,29 @@ export const QB_SITE_FULL_NAME_MAX = 31;
 export const QB_LIST_ID_MAX = 36;
 export const CODE_MAX = 40;
 
-/** qbXML field limits the data must fit (RefNumber is STRTYPE max 11). */
-export const REF_NUMBER_MAX = 11;
+/** qbXML field limits the data must fit. */
 export const MEMO_MAX = 4095;
 export const REASON_MAX = 500;
 
-/** Default session (ticket) lifetime; QBWC sessions last minutes, not hours. */
+/**
+ * A QBWC session's ticket lives this long after the session's last call (the
+ * bridge passes QBWC_SESSION_TTL_SECONDS). A session that sent a message and
+ * went silent stays the live writer for all of it: QuickBooks may still be
+ * working on that message (a modal dialog can block it for as long as
+ * someone leaves it open), so nothing it claimed is looked up, resent or
+ * handed to another Web Connector before then.
+ */
 export const DEFAULT_SESSION_TTL_MS = 60 * 60 * 1000;
+export const MIN_SESSION_TTL_MS = 60 * 1000;
+export const MAX_SESSION_TTL_MS = 24 * 60 * 60 * 1000;
+/**
+ * A session with no message outstanding cannot post anything more, so a
+ * second Web Connector may take over once it has been silent this long
+ * (longer than QuickBooks takes to open a company file after authenticate).
+ */
+export const IDLE_SESSION_MS = 5 * 60 * 1000;
+/** Refused (busy) authenticate records are kept this long for getLastError, then pruned. */
+export const REFUSED_SESSION_KEEP_MS = 24 * 60 * 60 * 1000;
 
 /** Machine-readable error codes carried in ConvexError data as `code`. */
 export const ERROR_CODES = {
@@ -91,6 +108,7 @@ export const ERROR_CODES = {
   NOT_RETRYABLE: "NOT_RETRYABLE",
   SESSION_NOT_FOUND: "SESSION_NOT_FOUND",
   SESSION_CLOSED: "SESSION_CLOSED",
+  NOT_HELD: "NOT_HELD",
   DUPLICATE_SKU: "DUPLICATE_SKU",
   NO_CHANGE: "NO_CHANGE",
 } as const;

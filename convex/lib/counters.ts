@@ -1,4 +1,5 @@
 import type { DatabaseReader, DatabaseWriter } from "../_generated/server";
+import { QB_STATUSES } from "./constants";
 
 /**
  * Named counters. One document per name keeps status counts and the event
@@ -32,3 +33,8 @@ export async function addToCounter(
 
 export const EVENT_SEQUENCE = "events:sequence";
 export const qbStatusCounter = (status: string) => `qbStatus:${status}`;
+
+/** Events per qbStatus, from the counters (one read each, whatever the table's size). */
+export async function qbStatusCounts(db: DatabaseReader): Promise<Record<string, number>> {
+  return Object.fromEntries(await Promise.all(QB_STATUSES.map(async (s) => [s, await readCounter(db, qbStatusCounter(s))] as const)));
+}

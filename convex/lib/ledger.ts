@@ -83,6 +83,45 @@ export async function changeBalance(
   return next;
 }
 
+/** The reason code an adjustment names, which must exist and be in use. */
+export async function requireActiveReason(db: DatabaseReader, reasonCode: string): Promise<Doc<"inventory_reason_accounts">> {
+  const reason = await db
+    .query("inventory_reason_accounts")
+    .withIndex("by_reasonCode", (q) => q.eq("reasonCode", reasonCode))
+    .unique();
+  if (reason === null) {
+    fail(ERROR_CODES.REASON_NOT_FOUND, `No reason code "${reasonCode}".`, { reasonCode });
+  }
+  if (!reason.active) {
+    fail(ERROR_CODES.REASON_INACTIVE, `Reason code "${reasonCode}" is inactive.`, { reasonCode });
+  }
+  return reason;
+}
+
+/**
+ * Undoes an event's effect on balances exactly (a void). Refused when the
+ * stock has moved on since, so no balance ever goes below zero.
+ */
+export async function reverseEvent(db: DatabaseWriter, event: Doc<"inventory_events">): Promise<void> {
+  for (const line of await eventLines(db, event._id)) {
+    const reversals: [Id<"inventory_locations"> | undefined, number][] =
+      event.type === "transfer"
+        ? [
+            [event.toLocationId, -line.quantity],
+            [event.fromLocationId, line.quantity],
+          ]
+        : [[event.locationId, -line.quantity]];
+    for (const [locationId, delta] of reversals) {
+      await changeBalance(db, line.partId, locationId as Id<"inventory_locations">, delta, (available) =>
+        fail(ERROR_CODES.VOID_WOULD_GO_NEGATIVE, `Voiding ${event.refNumber} would leave a negative balance (only ${available} on hand); the stock has moved on since.`, {
+          eventId: event._id,
+          available,
+        }),
+      );
+    }
+  }
+}
+
 /** Shortfall handler for an increase, which cannot fall below zero. */
 export function increaseCannotFall(): never {
   throw new Error("A balance increase cannot fall below zero.");

@@ -1,15 +1,12 @@
 import type { Doc, Id } from "../_generated/dataModel";
 import type { DatabaseReader, DatabaseWriter } from "../_generated/server";
-import {
-  ERROR_CODES,
-  MAX_CLAIM_BATCH,
-  MAX_RETRIES,
-  RETRY_DELAYS_SECONDS,
-  type QbStatus,
-} from "./constants";
-import { addToCounter, qbStatusCounter } from "./counters";
+import type { EventPayload, Outcome, QbRef } from "./contract";
+import { ERROR_CODES, MAX_CLAIM_BATCH, MAX_RETRIES, RETRY_DELAYS_SECONDS, type QbStatus } from "./constants";
+import { addToCounter, qbStatusCounter, readCounter } from "./counters";
 import { fail } from "./errors";
 import { eventLines } from "./ledger";
+import { eventGuid, lookupVerdict } from "./lookup";
+import { isOver, type SessionId, type Tally } from "./sessions";
 
 type Event = Doc<"inventory_events">;
 
@@ -45,18 +42,6 @@ export function isClaimable(event: Event, now: number): boolean {
   );
 }
 
-export function isLeaseExpired(event: Event, now: number): boolean {
-  return event.qbStatus === "in_flight" && (event.leaseExpiresAt ?? 0) <= now;
-}
-
-/** In-flight events whose session died: their outcome in QuickBooks is unknown. */
-export async function expiredLeases(db: DatabaseReader, now: number, limit: number): Promise<Event[]> {
-  return await db
-    .query("inventory_events")
-    .withIndex("by_qbStatus_leaseExpiresAt", (q) => q.eq("qbStatus", "in_flight").lte("leaseExpiresAt", now))
-    .take(limit);
-}
-
 /**
  * The oldest due events: pending and failed-and-due, merged by due time.
  * Each status is read through its own index range, so cost is bounded by
@@ -74,6 +59,45 @@ export async function dueEvents(db: DatabaseReader, now: number, limit: number):
     .slice(0, limit);
 }
 
+/**
+ * A claim whose outcome is unknown may be looked up only once the session
+ * that sent it is over: until then QuickBooks may still post the original,
+ * and a lookup that finds nothing would lead to a second posting.
+ */
+async function lookupMustWait(db: DatabaseReader, event: Event, now: number): Promise<boolean> {
+  if (!event.qbLookupRequired || event.claimSessionId === undefined) return false;
+  return !isOver(await db.get(event.claimSessionId), now);
+}
+
+/** Due events a session may claim now, oldest first. */
+export async function claimableEvents(db: DatabaseReader, now: number, limit: number): Promise<Event[]> {
+  // Waiting lookups come from one message (at most MAX_CLAIM_BATCH events): read past them.
+  const due = await dueEvents(db, now, limit + MAX_CLAIM_BATCH);
+  const claimable: Event[] = [];
+  for (const event of due) {
+    if (claimable.length === limit) break;
+    if (!(await lookupMustWait(db, event, now))) claimable.push(event);
+  }
+  return claimable;
+}
+
+const DUE_COUNT_CAP = 100;
+
+/**
+ * How much claimable work is left, for percent-done and status. Pending
+ * events are always claimable, so their counter answers in one read;
+ * failed-and-due events are counted through their index range up to a cap.
+ */
+export async function countClaimable(db: DatabaseReader, now: number): Promise<number> {
+  const failedDue = await db
+    .query("inventory_events")
+    .withIndex("by_qbStatus_nextAttemptAt", (q) => q.eq("qbStatus", "failed").lte("nextAttemptAt", now))
+    .take(DUE_COUNT_CAP);
+  let failed = 0;
+  for (const event of failedDue) if (!(await lookupMustWait(db, event, now))) failed += 1;
+  return (await readCounter(db, qbStatusCounter("pending"))) + failed;
+}
+
 export function clampBatch(limit: number | undefined): number {
   const value = limit ?? 1;
   if (!Number.isInteger(value) || value < 1 || value > MAX_CLAIM_BATCH) {
@@ -82,32 +106,21 @@ export function clampBatch(limit: number | undefined): number {
   return value;
 }
 
-export async function requireOpenSession(db: DatabaseReader, sessionId: Id<"qb_sync_sessions">, now: number) {
-  const session = await db.get(sessionId);
-  if (session === null) {
-    fail(ERROR_CODES.SESSION_NOT_FOUND, "Unknown sync session.");
-  }
-  if (session.status !== "open" || session.expiresAt <= now) {
-    fail(ERROR_CODES.SESSION_CLOSED, "This sync session is closed or expired.");
-  }
-  return session;
-}
-
 /**
  * Compare-and-set claim. The token names the event and the attempt
  * (`<eventId>:<claimCount>`), so it is unique per claim and the bridge can use
  * it as the qbXML requestID without keeping any state of its own.
  */
-export async function claimEvent(
-  db: DatabaseWriter,
-  event: Event,
-  sessionId: Id<"qb_sync_sessions">,
-  now: number,
-  leaseMs: number,
-): Promise<Event> {
-  const reclaim = isLeaseExpired(event, now);
-  if (!reclaim && !isClaimable(event, now)) {
+export async function claimEvent(db: DatabaseWriter, event: Event, sessionId: SessionId, now: number): Promise<Event> {
+  if (!isClaimable(event, now)) {
     fail(ERROR_CODES.NOT_CLAIMABLE, `Event ${event.refNumber} is ${event.qbStatus} and cannot be claimed now.`, {
+      eventId: event._id,
+      qbStatus: event.qbStatus,
+    });
+  }
+  // The same rule as claimableEvents, for claims made by hand (markEventInFlight).
+  if (await lookupMustWait(db, event, now)) {
+    fail(ERROR_CODES.NOT_CLAIMABLE, `Event ${event.refNumber} must be looked up, and the session that sent it may still post it.`, {
       eventId: event._id,
       qbStatus: event.qbStatus,
     });
@@ -117,14 +130,8 @@ export async function claimEvent(
     claimCount,
     claimToken: `${event._id}:${claimCount}`,
     claimSessionId: sessionId,
-    leaseExpiresAt: now + leaseMs,
-    // A lapsed lease means QuickBooks may already hold this transaction.
-    qbLookupRequired: reclaim ? true : event.qbLookupRequired,
   });
 }
-
-/** Reference as QuickBooks needs it: by ListID when known, else by full name. */
-type QbRef = { listId: string | null; fullName: string | null };
 
 const ref = (listId: string | undefined, fullName: string | undefined): QbRef | null =>
   listId === undefined && fullName === undefined ? null : { listId: listId ?? null, fullName: fullName ?? null };
@@ -133,8 +140,7 @@ const siteRef = (location: Doc<"inventory_locations"> | null) =>
   location === null ? null : ref(location.qbSiteListId, location.qbSiteFullName);
 
 /** Everything the bridge needs to render one event's qbXML, in one read. */
-export async function eventPayload(db: DatabaseReader, event: Event, now: number = Date.now()) {
-  const lapsed = isLeaseExpired(event, now);
+export async function eventPayload(db: DatabaseReader, event: Event): Promise<EventPayload> {
   const lines = await eventLines(db, event._id);
   const parts = await Promise.all(lines.map((line) => db.get(line.partId)));
   const get = async <T extends "inventory_locations" | "inventory_reason_accounts">(id: Id<T> | undefined) =>
@@ -147,11 +153,11 @@ export async function eventPayload(db: DatabaseReader, event: Event, now: number
   ]);
   return {
     eventId: event._id,
-    // A lapsed claim's token is dead, and its next claim will be a lookup.
-    claimToken: event.qbStatus === "in_flight" && !lapsed ? (event.claimToken ?? null) : null,
-    mode: event.qbLookupRequired || lapsed ? ("lookup" as const) : ("send" as const),
+    claimToken: event.qbStatus === "in_flight" ? (event.claimToken ?? null) : null,
+    mode: event.qbLookupRequired ? "lookup" : "send",
     type: event.type,
     refNumber: event.refNumber,
+    externalGuid: eventGuid(event._id),
     occurredAt: event.occurredAt,
     memo: event.memo ?? null,
     retryCount: event.retryCount,
@@ -174,12 +180,6 @@ export async function eventPayload(db: DatabaseReader, event: Event, now: number
   };
 }
 
-export type Outcome =
-  | { kind: "success"; qbTxnId: string; statusCode?: string; message?: string }
-  | { kind: "not_found" }
-  | { kind: "retryable"; message: string; statusCode?: string; lookupRequired?: boolean }
-  | { kind: "permanent"; message: string; statusCode?: string };
-
 export function queueState(event: Event) {
   return {
     eventId: event._id,
@@ -190,86 +190,108 @@ export function queueState(event: Event) {
     qbTxnId: event.qbTxnId ?? null,
     lastError: event.lastError ?? null,
     qbLookupRequired: event.qbLookupRequired ?? false,
+    holdReason: event.holdReason ?? null,
   };
 }
 
-async function countOnSession(db: DatabaseWriter, sessionId: Id<"qb_sync_sessions"> | undefined, field: "applied" | "failed" | "dead", lastError?: string) {
-  if (sessionId === undefined) return;
-  const session = await db.get(sessionId);
-  if (session === null) return;
-  await db.patch(sessionId, { [field]: session[field] + 1, ...(lastError ? { lastError } : {}) });
-}
+export type ClaimResult = ReturnType<typeof queueState> & { changed: boolean; stale: boolean };
+export type Applied = { result: ClaimResult; tally: Tally | null; error?: string };
+
+const unchanged = (event: Event, stale: boolean): Applied => ({
+  result: { ...queueState(event), changed: false, stale },
+  tally: null,
+});
 
 /**
- * Records what QuickBooks said about a claim. Idempotent per claim token: the
- * bridge retries on network errors, so a repeat of an already-recorded result
- * returns the current state and changes nothing.
+ * Records what QuickBooks said about a claim. Idempotent per claim token: a
+ * repeat of an already-recorded answer returns the current state and changes
+ * nothing, and an answer for a claim that no longer holds the event (a late
+ * or replayed answer) is reported as stale and changes nothing.
  */
-export async function applyOutcome(
-  db: DatabaseWriter,
-  eventId: Id<"inventory_events">,
-  claimToken: string,
-  outcome: Outcome,
-  now: number,
-) {
-  const event = await db.get(eventId);
-  if (event === null) {
-    fail(ERROR_CODES.EVENT_NOT_FOUND, `No event ${eventId}.`, { eventId });
-  }
-  if (event.claimToken !== claimToken) {
-    fail(ERROR_CODES.STALE_CLAIM, `Claim ${claimToken} no longer holds event ${event.refNumber}.`, {
-      eventId,
-      qbStatus: event.qbStatus,
-    });
-  }
-  if (event.qbStatus !== "in_flight") {
-    return { ...queueState(event), changed: false };
-  }
-  const released = { leaseExpiresAt: undefined };
-  let next: Event;
+export async function applyOutcome(db: DatabaseWriter, event: Event, claimToken: string, outcome: Outcome, now: number): Promise<Applied> {
+  if (event.claimToken !== claimToken) return unchanged(event, true);
+  if (event.qbStatus !== "in_flight") return unchanged(event, false);
+  const done = async (qbStatus: QbStatus, patch: Partial<Event>, tally: Tally | null, error?: string): Promise<Applied> => ({
+    result: { ...queueState(await transition(db, event, qbStatus, patch)), changed: true, stale: false },
+    tally,
+    error,
+  });
   switch (outcome.kind) {
     case "success":
-      next = await transition(db, event, "applied", {
-        ...released,
-        qbTxnId: outcome.qbTxnId,
-        appliedAt: now,
-        qbLookupRequired: undefined,
-        lastStatusCode: outcome.statusCode,
-      });
-      await countOnSession(db, event.claimSessionId, "applied");
-      break;
-    case "not_found":
-      if (!event.qbLookupRequired) {
-        fail(ERROR_CODES.INVALID_ARGUMENT, "not_found only answers a lookup claim.", { eventId });
+      return await done(
+        "applied",
+        { qbTxnId: outcome.qbTxnId, appliedAt: now, qbLookupRequired: undefined, lastStatusCode: outcome.statusCode },
+        "applied",
+      );
+    case "found": {
+      const verdict = lookupVerdict(await eventPayload(db, event), outcome.transactions);
+      if (verdict.kind === "match") {
+        return await done("applied", { qbTxnId: verdict.txnId, appliedAt: now, qbLookupRequired: undefined }, "applied");
       }
-      // QuickBooks has no such transaction: safe to send, and due at once.
-      next = await transition(db, event, "pending", { ...released, qbLookupRequired: undefined, nextAttemptAt: now });
-      break;
+      if (verdict.kind === "conflict") {
+        // Still "may be in QuickBooks": qbLookupRequired stays set, so it cannot be voided.
+        return await done("held", { holdReason: verdict.reason, lastError: verdict.reason }, "held", verdict.reason);
+      }
+      return await notFound(event, now, done);
+    }
+    case "not_found":
+      return await notFound(event, now, done);
     case "retryable": {
       const failures = event.retryCount + 1;
       const exhausted = failures > MAX_RETRIES;
       const message = exhausted ? `Gave up after ${MAX_RETRIES} retries: ${outcome.message}` : outcome.message;
-      next = await transition(db, event, exhausted ? "dead" : "failed", {
-        ...released,
-        retryCount: failures,
-        nextAttemptAt: exhausted ? event.nextAttemptAt : now + retryDelaySeconds(failures) * 1000,
-        lastError: message,
-        lastStatusCode: outcome.statusCode,
-        qbLookupRequired: outcome.lookupRequired || event.qbLookupRequired ? true : undefined,
-      });
-      await countOnSession(db, event.claimSessionId, exhausted ? "dead" : "failed", message);
-      break;
+      const lookup = outcome.lookupRequired || event.qbLookupRequired ? true : undefined;
+      // An unknown outcome is settled by a lookup, which waits for the session to be over, not for a backoff.
+      const due = outcome.lookupRequired ? now : now + retryDelaySeconds(failures) * 1000;
+      return await done(
+        exhausted ? "dead" : "failed",
+        {
+          retryCount: failures,
+          nextAttemptAt: exhausted ? event.nextAttemptAt : due,
+          lastError: message,
+          lastStatusCode: outcome.statusCode,
+          qbLookupRequired: lookup,
+        },
+        exhausted ? "dead" : "failed",
+        message,
+      );
     }
     case "permanent":
-      next = await transition(db, event, "dead", {
-        ...released,
-        lastError: outcome.message,
-        lastStatusCode: outcome.statusCode,
-      });
-      await countOnSession(db, event.claimSessionId, "dead", outcome.message);
-      break;
+      return await done("dead", { lastError: outcome.message, lastStatusCode: outcome.statusCode }, "dead", outcome.message);
   }
-  return { ...queueState(next), changed: true };
+}
+
+async function notFound(
+  event: Event,
+  now: number,
+  done: (qbStatus: QbStatus, patch: Partial<Event>, tally: Tally | null, error?: string) => Promise<Applied>,
+): Promise<Applied> {
+  if (!event.qbLookupRequired) {
+    // A query answer for a claim that sent an Add: not this claim's answer. Treat as unknown.
+    const message = "QuickBooks answered a send with a query result; it will be looked up.";
+    return await done("failed", { lastError: message, qbLookupRequired: true, nextAttemptAt: now }, "failed", message);
+  }
+  // The session that sent it is over and QuickBooks has no such transaction: safe to send, due at once.
+  return await done("pending", { qbLookupRequired: undefined, nextAttemptAt: now }, null);
+}
+
+/**
+ * Gives back every claim a session still holds, as retryable failures whose
+ * outcome is unknown: QuickBooks may have saved them, so each one's next
+ * attempt asks QuickBooks first (and only once this session is over).
+ */
+export async function releaseClaims(db: DatabaseWriter, sessionId: SessionId, message: string, now: number): Promise<Applied[]> {
+  const claims = await db
+    .query("inventory_events")
+    .withIndex("by_claimSession_qbStatus", (q) => q.eq("claimSessionId", sessionId).eq("qbStatus", "in_flight"))
+    .take(MAX_CLAIM_BATCH * 10);
+  const released: Applied[] = [];
+  for (const event of claims) {
+    released.push(
+      await applyOutcome(db, event, event.claimToken as string, { kind: "retryable", message, lookupRequired: true }, now),
+    );
+  }
+  return released;
 }
 
 /** Admin retry: a fresh start, due now, with the retry budget reset. */
@@ -285,5 +307,30 @@ export async function retryEvent(db: DatabaseWriter, eventId: Id<"inventory_even
     });
   }
   const next = await transition(db, event, "pending", { retryCount: 0, nextAttemptAt: now });
+  return queueState(next);
+}
+
+/**
+ * A person settles a held event: QuickBooks does not have it (`send`), or
+ * the transaction `txnId` found under its RefNumber is it (applied).
+ */
+export async function resolveHeld(
+  db: DatabaseWriter,
+  eventId: Id<"inventory_events">,
+  resolution: { send: true } | { txnId: string },
+  now: number,
+) {
+  const event = await db.get(eventId);
+  if (event === null) {
+    fail(ERROR_CODES.EVENT_NOT_FOUND, `No event ${eventId}.`, { eventId });
+  }
+  if (event.qbStatus !== "held") {
+    fail(ERROR_CODES.NOT_HELD, `Event ${event.refNumber} is ${event.qbStatus}, not held; nothing to resolve.`, { eventId, qbStatus: event.qbStatus });
+  }
+  const cleared = { holdReason: undefined, qbLookupRequired: undefined };
+  const next =
+    "txnId" in resolution
+      ? await transition(db, event, "applied", { ...cleared, qbTxnId: resolution.txnId, appliedAt: now })
+      : await transition(db, event, "pending", { ...cleared, retryCount: 0, nextAttemptAt: now });
   return queueState(next);
 }

@@ -56,6 +56,15 @@ export const listIdText = (value: string | undefined, field: string) => optional
 export const fullNameText = (value: string | undefined, field: string) => optionalText(value, field, QB_FULL_NAME_MAX);
 export const siteNameText = (value: string | undefined, field: string) => optionalText(value, field, QB_SITE_FULL_NAME_MAX);
 
+/** A QuickBooks TxnID as an operator types it: printable ASCII, as QuickBooks writes them. */
+export function txnIdText(value: string): string {
+  const text = value.trim();
+  if (!/^[\x21-\x7e]{1,36}$/.test(text)) {
+    fail(ERROR_CODES.INVALID_ARGUMENT, "txnId must be a QuickBooks TxnID (1-36 printable ASCII characters).", { field: "txnId" });
+  }
+  return text;
+}
+
 /** occurredAt may be back-dated but not set in the future (beyond clock skew). */
 export function occurredAtOrNow(occurredAt: number | undefined, now: number): number {
   if (occurredAt === undefined) return now;

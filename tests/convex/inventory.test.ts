@@ -17,6 +17,7 @@ import {
   newTest,
   openSession,
   seedWorld,
+  sendNext,
   stock,
 } from "./setup";
 
@@ -155,8 +156,9 @@ describe("createTransferEvent", () => {
       });
       await transfer({ sku: "WID-1", quantity: 2, fromLocation: "BIN-A", toLocation: "BIN-B" });
       expect(await t.query(internal.qbQueue.getNextPendingQbEvent, {})).toBeNull();
-      const sessionId = await openSession(t);
-      expect(await t.mutation(internal.qbQueue.claimBatch, { sessionId, limit: 10 })).toEqual([]);
+      // Nothing to send: authenticate answers "none" and opens no session.
+      expect(await t.mutation(internal.qbSessions.authenticate, { ticketHash: "h", userName: "qbwc", ttlMs: 60_000 })).toEqual({ status: "none" });
+      expect(await t.run(async (ctx) => await ctx.db.query("qb_sync_sessions").collect())).toEqual([]);
     });
   });
 
@@ -202,8 +204,8 @@ describe("createTransferEvent", () => {
       await stock(t, "WID-1", "MAIN", 10);
       await stock(t, "GAD-2", "MAIN", 10);
       // Take the two stocking adjustments out of the way so the transfer is next.
-      const sessionId = await openSession(t);
-      const claimed = await t.mutation(internal.qbQueue.claimBatch, { sessionId, limit: 10 });
+      await openSession(t, "ticket-lines");
+      const claimed = await sendNext(t, "ticket-lines", 10);
       expect(claimed).toHaveLength(2);
       for (const c of claimed) {
         await t.mutation(internal.qbQueue.applyQbResult, { eventId: c.eventId, claimToken: c.claimToken!, outcome: { kind: "success", qbTxnId: "X" } });
@@ -392,9 +394,18 @@ describe("voidEvent", () => {
   const voidIt = (eventId: Id<"inventory_events">, reason = "entered by mistake") =>
     asEmployee(t).mutation(api.inventory.voidEvent, { eventId, reason });
 
+  // One Web Connector session per test, opened at the first claim (only one can be live).
+  let ticket: string | null = null;
+  beforeEach(() => {
+    ticket = null;
+  });
+
   async function claimAll() {
-    const sessionId = await openSession(t, `ticket-${Math.random()}`);
-    return await t.mutation(internal.qbQueue.claimBatch, { sessionId, limit: 100 });
+    if (ticket === null) {
+      ticket = `ticket-${Math.random()}`;
+      await openSession(t, ticket);
+    }
+    return await sendNext(t, ticket, 100);
   }
 
   async function settleAdjustments() {
@@ -622,7 +633,21 @@ describe("auth", () => {
       "inventory:upsertReasonAccount",
       "inventory:voidEvent",
     ]);
-    for (const name of ["qbQueue:claimBatch", "qbQueue:markEventInFlight", "qbQueue:applyQbResult", "qbQueue:retryFailedEvent", "parts:upsertBatch"]) {
+    for (const name of [
+      "qbQueue:getNextPendingQbEvent",
+      "qbQueue:markEventInFlight",
+      "qbQueue:applyQbResult",
+      "qbQueue:retryFailedEvent",
+      "qbQueue:resolveHeldEvent",
+      "qbQueue:getQueueStatus",
+      "qbSessions:authenticate",
+      "qbSessions:nextMessage",
+      "qbSessions:refuse",
+      "qbSessions:recordAnswer",
+      "qbSessions:close",
+      "qbSessions:getLastError",
+      "parts:upsertBatch",
+    ]) {
       expect(visibility[name]).toBe("internal");
     }
   });

@@ -8,6 +8,8 @@ import { ConvexError } from "convex/values";
 import { expect } from "vitest";
 import { api, internal } from "../../convex/_generated/api";
 import type { Id, TableNames } from "../../convex/_generated/dataModel";
+import { DEFAULT_SESSION_TTL_MS } from "../../convex/lib/constants";
+import type { Outcome } from "../../convex/lib/contract";
 import schema from "../../convex/schema";
 
 export const modules = import.meta.glob("../../convex/**/*.*s");
@@ -160,10 +162,43 @@ export async function eventLinesOf(t: T, eventId: Id<"inventory_events">) {
   );
 }
 
-/** Opens a QBWC session the way the bridge does after authenticate. */
-export async function openSession(t: T, ticketHash = "ticket-hash-1", ttlMs?: number) {
-  const { sessionId } = await t.mutation(internal.qbQueue.openSession, { ticketHash, userName: "qbwc", ttlMs });
-  return sessionId;
+/**
+ * Opens a QBWC session the way the bridge does at authenticate. Authenticate
+ * opens nothing when no event is due ("none") or another Web Connector is the
+ * live writer ("busy"): those are test-setup mistakes here, so they throw.
+ */
+export async function openSession(t: T, ticketHash = "ticket-hash-1", ttlMs = DEFAULT_SESSION_TTL_MS) {
+  const result = await t.mutation(internal.qbSessions.authenticate, { ticketHash, userName: "qbwc", ttlMs });
+  if (result.status !== "open") throw new Error(`authenticate(${ticketHash}) answered ${JSON.stringify(result)}, not open`);
+  return result.sessionId;
+}
+
+let callCounter = 0;
+/** A fresh call id, as the bridge makes one per SOAP call. */
+export const newCallId = (kind = "call") => `${kind}-${++callCounter}`;
+
+/** sendRequestXML: the events of the next message (empty when nothing is due). */
+export async function sendNext(t: T, ticketHash: string, limit: number, callId = newCallId("send")) {
+  const result = await t.mutation(internal.qbSessions.nextMessage, { ticketHash, callId, limit });
+  if (result.status === "rejected") throw new Error(`nextMessage(${ticketHash}) rejected: ${result.message}`);
+  return result.status === "events" ? result.events : [];
+}
+
+export type Answer = { requestId: string; outcome: Outcome };
+
+/** receiveResponseXML carrying `answers` (one per requestID). */
+export async function answer(t: T, ticketHash: string, answers: Answer[], callId = newCallId("receive")) {
+  return await t.mutation(internal.qbSessions.recordAnswer, { ticketHash, callId, response: { kind: "answers", answers } });
+}
+
+/** A successful Add for every event of a message. */
+export const allApplied = (events: { claimToken: string | null; refNumber: string }[]): Answer[] =>
+  events.map((e) => ({ requestId: e.claimToken as string, outcome: { kind: "success", qbTxnId: `TX-${e.refNumber}` } }));
+
+export async function getSession(t: T, sessionId: Id<"qb_sync_sessions">) {
+  const session = await t.run(async (ctx) => await ctx.db.get(sessionId));
+  if (session === null) throw new Error(`no session ${sessionId}`);
+  return session;
 }
 
 /** qbStatus of every event, counted from the events themselves. */

@@ -1,0 +1,342 @@
+/**
+ * What each QBWC call means for sessions and the queue: one plain function
+ * per queue-touching SOAP call, each run as ONE mutation by `qbSessions.ts`
+ * (so a crash can never leave half a step behind), and each safe to run
+ * twice with the same call id (the bridge retries a call whose reply was lost).
+ *
+ *   authenticate        -> openSession       one writer at a time; "none" when idle
+ *   sendRequestXML      -> nextRequest       claim a batch, remember it as THE outstanding message
+ *   receiveResponseXML  -> recordResponse    apply answers that belong to that message
+ *   closeConnection /
+ *   connectionError     -> endSession        release what was never answered, close
+ */
+import type { DatabaseReader, DatabaseWriter } from "../_generated/server";
+import { MAX_SESSION_TTL_MS, MIN_SESSION_TTL_MS, REFUSED_SESSION_KEEP_MS, ERROR_CODES } from "./constants";
+import type { Response } from "./contract";
+import { fail } from "./errors";
+import {
+  applyOutcome,
+  claimEvent,
+  claimableEvents,
+  clampBatch,
+  countClaimable,
+  eventPayload,
+  releaseClaims,
+  type Applied,
+} from "./queue";
+import {
+  countOnSession,
+  describeWriter,
+  holdsWriter,
+  isExpired,
+  openSessions,
+  percentDone,
+  seen,
+  sessionByTicket,
+  sessionView,
+  type Session,
+} from "./sessions";
+import { optionalText, requiredText } from "./validate";
+
+export const NOTHING_DUE = "Nothing left to send: every due event has been handled.";
+export const UNKNOWN_TICKET =
+  "This Web Connector session is unknown or has expired. Nothing was lost: the Web Connector starts a new session at its next scheduled run.";
+const EXPIRED =
+  "This Web Connector session expired (no call for longer than its lifetime); what it had sent will be looked up in QuickBooks before anything is sent again.";
+
+// ---- authenticate ---------------------------------------------------------------
+
+export type OpenArgs = { ticketHash: string; userName: string; ttlMs: number; companyFile?: string };
+
+/**
+ * Opens the session for a ticket the bridge just made, unless nothing is due
+ * ("none", nothing stored) or another Web Connector is the live writer
+ * ("busy": stored as refused, so getLastError can name the other one).
+ * Sessions that are over are ended first, releasing what they held.
+ */
+export async function openSession(db: DatabaseWriter, args: OpenArgs, now: number) {
+  const ticketHash = requiredText(args.ticketHash, "ticketHash", 200);
+  const existing = await sessionByTicket(db, ticketHash);
+  if (existing !== null) {
+    // The same authenticate again (its reply was lost): the same answer.
+    return existing.status === "refused"
+      ? { status: "busy" as const, message: existing.lastError ?? "Another Web Connector is syncing." }
+      : { status: "open" as const, sessionId: existing._id, expiresAt: existing.expiresAt };
+  }
+  if (!Number.isInteger(args.ttlMs) || args.ttlMs < MIN_SESSION_TTL_MS || args.ttlMs > MAX_SESSION_TTL_MS) {
+    fail(ERROR_CODES.INVALID_ARGUMENT, `ttlMs must be ${MIN_SESSION_TTL_MS}..${MAX_SESSION_TTL_MS}.`, { field: "ttlMs" });
+  }
+  const userName = requiredText(args.userName, "userName", 200);
+  const companyFile = optionalText(args.companyFile, "companyFile", 1000);
+  const open = await openSessions(db);
+  for (const session of open) if (isExpired(session, now)) await finish(db, session, now, "expired", EXPIRED);
+  await releaseOrphans(db, now);
+  await pruneRefused(db, now);
+  if ((await claimableEvents(db, now, 1)).length === 0) return { status: "none" as const };
+  const writer = open.find((session) => holdsWriter(session, now));
+  const fields = {
+    ticketHash,
+    userName,
+    companyFile,
+    openedAt: now,
+    lastSeenAt: now,
+    expiresAt: now + args.ttlMs,
+    ttlMs: args.ttlMs,
+    claimed: 0,
+    applied: 0,
+    failed: 0,
+    dead: 0,
+    held: 0,
+  };
+  if (writer !== undefined) {
+    const message = `Another Web Connector is syncing this company file (${describeWriter(writer, now)}). This one waits for its next scheduled run. If the Web Connector is installed on two machines, remove the application from one of them.`;
+    await db.insert("qb_sync_sessions", { ...fields, status: "refused", closedAt: now, closeReason: "busy", lastError: message });
+    return { status: "busy" as const, message };
+  }
+  // Idle sessions that cannot post anything more give way to the new one.
+  for (const session of open) {
+    if (session.status === "open" && !isExpired(session, now)) {
+      await finish(db, session, now, "superseded", "Another Web Connector session took over after this one went quiet.");
+    }
+  }
+  const sessionId = await db.insert("qb_sync_sessions", { ...fields, status: "open" });
+  return { status: "open" as const, sessionId, expiresAt: fields.expiresAt };
+}
+
+/** Claims left in flight by sessions that are over (a crash, data from older releases). */
+async function releaseOrphans(db: DatabaseWriter, now: number) {
+  const inFlight = await db
+    .query("inventory_events")
+    .withIndex("by_qbStatus_nextAttemptAt", (q) => q.eq("qbStatus", "in_flight"))
+    .take(200);
+  for (const event of inFlight) {
+    const session = event.claimSessionId === undefined ? null : await db.get(event.claimSessionId);
+    if (session === null || session.status !== "open") {
+      await applyOutcome(db, event, event.claimToken as string, {
+        kind: "retryable",
+        message: "Its session ended before QuickBooks answered; it will be looked up first.",
+        lookupRequired: true,
+      }, now);
+    }
+  }
+}
+
+async function pruneRefused(db: DatabaseWriter, now: number) {
+  const old = await db
+    .query("qb_sync_sessions")
+    .withIndex("by_status_lastSeenAt", (q) => q.eq("status", "refused").lt("lastSeenAt", now - REFUSED_SESSION_KEEP_MS))
+    .take(20);
+  for (const session of old) await db.delete(session._id);
+}
+
+// ---- every later call: find the session ----------------------------------------------
+
+type Rejected = { status: "rejected"; reason: "unknown" | "closed" | "expired"; message: string };
+
+/** The session a ticket opened, if it can still act; an expired one is ended on the spot. */
+async function liveSession(db: DatabaseWriter, ticketHash: string, now: number): Promise<Session | Rejected> {
+  const session = await sessionByTicket(db, ticketHash);
+  if (session === null || session.status === "refused") return { status: "rejected", reason: "unknown", message: UNKNOWN_TICKET };
+  if (session.status === "closed") {
+    return {
+      status: "rejected",
+      reason: "closed",
+      message: session.closeReason === "superseded" ? (session.lastError ?? UNKNOWN_TICKET) : UNKNOWN_TICKET,
+    };
+  }
+  if (isExpired(session, now)) {
+    await finish(db, session, now, "expired", EXPIRED);
+    return { status: "rejected", reason: "expired", message: EXPIRED };
+  }
+  return session;
+}
+
+const isRejected = (value: Session | Rejected): value is Rejected => "reason" in value && value.status === "rejected";
+
+// ---- sendRequestXML ---------------------------------------------------------------------
+
+export type NextArgs = { ticketHash: string; callId: string; limit: number; companyFile?: string; qbXmlVersion?: string };
+
+/**
+ * Claims the next batch and records it as the session's one outstanding
+ * message. If a message is still outstanding, QBWC has moved past it without
+ * delivering its answer (QBWC never sends twice without a receive): its
+ * claims become unknown outcomes, looked up once this session is over.
+ */
+export async function nextRequest(db: DatabaseWriter, args: NextArgs, now: number) {
+  const limit = clampBatch(args.limit);
+  const found = await liveSession(db, args.ticketHash, now);
+  if (isRejected(found)) return found;
+  const session = found;
+  if (session.lastCall?.callId === args.callId && session.lastCall.kind === "send") {
+    return await repeatSend(db, session);
+  }
+  const tallies: Applied[] = [];
+  if (session.outstanding !== undefined) {
+    tallies.push(...(await releaseClaims(db, session._id, "The Web Connector moved on without delivering QuickBooks' answer.", now)));
+  }
+  const claimed = [];
+  for (const event of await claimableEvents(db, now, limit)) claimed.push(await claimEvent(db, event, session._id, now));
+  const patch = {
+    ...seen(session, now),
+    companyFile: optionalText(args.companyFile, "companyFile", 1000) ?? session.companyFile,
+    qbXmlVersion: optionalText(args.qbXmlVersion, "qbXmlVersion", 10) ?? session.qbXmlVersion,
+    lastCall: { callId: args.callId, kind: "send" as const },
+    claimed: session.claimed + claimed.length,
+    outstanding:
+      claimed.length === 0
+        ? undefined
+        : { messageId: args.callId, requestIds: claimed.map((e) => e.claimToken as string), sentAt: now },
+  };
+  await db.patch(session._id, claimed.length === 0 ? { ...patch, lastError: NOTHING_DUE } : patch);
+  await countOnSession(db, session._id, tallies.map((t) => t.tally));
+  if (claimed.length === 0) return { status: "nothing" as const, sessionId: session._id, message: NOTHING_DUE };
+  return {
+    status: "events" as const,
+    sessionId: session._id,
+    messageId: args.callId,
+    events: await Promise.all(claimed.map((event) => eventPayload(db, event))),
+  };
+}
+
+/** The answer a send already gave, rebuilt from the outstanding message. */
+async function repeatSend(db: DatabaseReader, session: Session) {
+  if (session.outstanding === undefined) return { status: "nothing" as const, sessionId: session._id, message: NOTHING_DUE };
+  const events = [];
+  for (const token of session.outstanding.requestIds) {
+    const event = await eventOfToken(db, token);
+    if (event !== null) events.push(await eventPayload(db, event));
+  }
+  return { status: "events" as const, sessionId: session._id, messageId: session.outstanding.messageId, events };
+}
+
+/** The event a claim token (`<eventId>:<n>`, the qbXML requestID) names, if it names one. */
+async function eventOfToken(db: DatabaseReader, token: string) {
+  const id = db.normalizeId("inventory_events", token.slice(0, Math.max(0, token.lastIndexOf(":"))));
+  return id === null ? null : await db.get(id);
+}
+
+/** Marks events the bridge could not render as dead and drops them from the outstanding message. */
+export async function refuseClaims(
+  db: DatabaseWriter,
+  ticketHash: string,
+  refusals: { claimToken: string; reason: string }[],
+  now: number,
+) {
+  const found = await liveSession(db, ticketHash, now);
+  if (isRejected(found)) return [];
+  const applied: Applied[] = [];
+  const outstanding = new Set(found.outstanding?.requestIds ?? []);
+  for (const refusal of refusals) {
+    // Only what this session's own outstanding message holds can be refused through it.
+    if (!outstanding.has(refusal.claimToken)) continue;
+    const event = await eventOfToken(db, refusal.claimToken);
+    if (event === null) continue;
+    applied.push(await applyOutcome(db, event, refusal.claimToken, { kind: "permanent", message: refusal.reason }, now));
+  }
+  const refused = new Set(refusals.map((r) => r.claimToken));
+  const remaining = found.outstanding?.requestIds.filter((id) => !refused.has(id)) ?? [];
+  await db.patch(found._id, {
+    ...seen(found, now),
+    outstanding: found.outstanding === undefined || remaining.length === 0 ? undefined : { ...found.outstanding, requestIds: remaining },
+  });
+  await countOnSession(db, found._id, applied.map((a) => a.tally), applied.at(-1)?.error);
+  return applied.map((a) => a.result);
+}
+
+// ---- receiveResponseXML -------------------------------------------------------------------
+
+export type RecordArgs = { ticketHash: string; callId: string; response: Response };
+
+/**
+ * Applies QuickBooks' answers to the outstanding message. An answer must
+ * carry the message's requestIDs: one that names anything else (a replay, a
+ * late answer to an older message) changes nothing. A failure that carries
+ * no requestIDs (an HRESULT, an unreadable or empty response) is recorded
+ * for getLastError and changes no event: it cannot prove which message it
+ * answers, so the claims stay outstanding until their own answer arrives or
+ * the session ends (then they are looked up).
+ */
+export async function recordResponse(db: DatabaseWriter, args: RecordArgs, now: number) {
+  const found = await liveSession(db, args.ticketHash, now);
+  if (isRejected(found)) return found;
+  const session = found;
+  if (session.lastCall?.callId === args.callId && session.lastCall.kind === "receive" && session.lastCall.percent !== undefined) {
+    return { status: "ok" as const, sessionId: session._id, percent: session.lastCall.percent, results: [] };
+  }
+  const response = args.response;
+  const outstanding = session.outstanding;
+  if (response.kind === "failed") {
+    const message = response.message.slice(0, 2000);
+    await db.patch(session._id, { ...seen(session, now), lastError: message });
+    return { status: "failed" as const, sessionId: session._id, message };
+  }
+  const wanted = new Set(outstanding?.requestIds ?? []);
+  const strangers = response.answers.filter((a) => !wanted.has(a.requestId));
+  if (outstanding === undefined || response.answers.length === 0 || strangers.length > 0) {
+    const message =
+      outstanding === undefined
+        ? "An answer arrived, but no request is waiting for one; nothing was recorded."
+        : `This answer does not belong to the request the bridge sent last (requestIDs ${strangers.slice(0, 3).map((a) => a.requestId).join(", ") || "none"}); nothing was recorded.`;
+    await db.patch(session._id, { ...seen(session, now), lastError: message });
+    return { status: "mismatch" as const, sessionId: session._id, message };
+  }
+  const applied: Applied[] = [];
+  const answered = new Set<string>();
+  for (const { requestId, outcome } of response.answers) {
+    if (answered.has(requestId)) continue;
+    answered.add(requestId);
+    const event = await eventOfToken(db, requestId);
+    if (event !== null) applied.push(await applyOutcome(db, event, requestId, outcome, now));
+  }
+  // Requests the answer skipped: QuickBooks may or may not have run them.
+  for (const token of outstanding.requestIds.filter((id) => !answered.has(id))) {
+    const event = await eventOfToken(db, token);
+    if (event === null) continue;
+    applied.push(
+      await applyOutcome(db, event, token, { kind: "retryable", message: "QuickBooks returned no answer for this request.", lookupRequired: true }, now),
+    );
+  }
+  const percent = percentDone(session.claimed, await countClaimable(db, now));
+  await db.patch(session._id, {
+    ...seen(session, now),
+    outstanding: undefined,
+    lastCall: { callId: args.callId, kind: "receive" as const, percent },
+  });
+  const errors = applied.filter((a) => a.error !== undefined);
+  await countOnSession(db, session._id, applied.map((a) => a.tally), errors.at(-1)?.error);
+  return { status: "ok" as const, sessionId: session._id, percent, results: applied.map((a) => a.result) };
+}
+
+// ---- closeConnection / connectionError --------------------------------------------------
+
+/** Releases what the session never got an answer for, then closes it. */
+async function finish(db: DatabaseWriter, session: Session, now: number, reason: string, error?: string) {
+  const released = await releaseClaims(db, session._id, `Session ended before QuickBooks answered (${reason}).`, now);
+  await db.patch(session._id, {
+    status: "closed",
+    closedAt: now,
+    closeReason: reason.slice(0, 500),
+    outstanding: undefined,
+    ...(error !== undefined ? { lastError: error.slice(0, 2000) } : {}),
+  });
+  await countOnSession(db, session._id, released.map((r) => r.tally));
+  return released;
+}
+
+/** closeConnection and connectionError: idempotent; returns the session's tallies (null: unknown ticket). */
+export async function endSession(db: DatabaseWriter, args: { ticketHash: string; reason: string; error?: string }, now: number) {
+  const session = await sessionByTicket(db, args.ticketHash);
+  if (session === null) return null;
+  if (session.status === "open") await finish(db, session, now, args.reason, args.error);
+  return sessionView((await db.get(session._id)) as Session, now);
+}
+
+/** getLastError: what the session last ran into, or why the ticket opens nothing. */
+export async function lastError(db: DatabaseReader, ticketHash: string, now: number): Promise<string> {
+  const session = await sessionByTicket(db, ticketHash);
+  if (session === null) return UNKNOWN_TICKET;
+  if (session.status === "open" && isExpired(session, now)) return EXPIRED;
+  if (session.lastError !== undefined) return session.lastError;
+  return session.status === "open" ? "No error." : UNKNOWN_TICKET;
+}
