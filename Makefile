@@ -40,6 +40,7 @@ test-ts: node_modules/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test-py: $(VENV)/.installed node_modules/.installed
 	$(BIN)/pytest

@@ -8,6 +8,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import json
 import sys
@@ -17,7 +18,12 @@ from pathlib import Path
 from qbwc_bridge import __version__, importer
 from qbwc_bridge.auth import LoginThrottle, check_password_hash, hash_password
 from qbwc_bridge.config import ConfigError, Settings, load_settings
-from qbwc_bridge.convex_gateway import ConvexCallError, ConvexGateway, ConvexUnavailable
+from qbwc_bridge.convex_gateway import (
+    REF_NUMBER,
+    ConvexCallError,
+    ConvexGateway,
+    ConvexUnavailable,
+)
 from qbwc_bridge.logging import configure_logging, get_logger
 from qbwc_bridge.qwc import QwcError, render_qwc
 
@@ -107,35 +113,70 @@ def _port(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     status = _gateway(settings).queue_status(dead_limit=args.dead)
     if args.json:
-        print(json.dumps(status, indent=2, sort_keys=True))
+        print(json.dumps(dataclasses.asdict(status), indent=2, sort_keys=True))
         return EXIT_OK
-    counts = status["counts"]
     print("Queue (by qbStatus):")
-    for name in ("pending", "in_flight", "failed", "dead", "applied", "not_required", "cancelled"):
-        print(f"  {name:<13}{int(counts.get(name, 0)):>8}")
-    due = status["dueCount"]
-    age = status["oldestDueAgeSeconds"]
+    for name in QB_STATUS_ORDER:
+        print(f"  {name:<13}{status.counts.get(name, 0):>8}")
+    age = status.oldest_due_age_seconds
     print(
-        f"Due now: {int(due)}" + (f" (oldest waiting {_duration(age)})" if age is not None else "")
+        f"Due now: {status.due_count}"
+        + (f" (oldest waiting {_duration(age)})" if age is not None else "")
     )
-    if status["expiredLeases"]:
-        print(
-            f"Claims with lapsed leases (to be looked up in QuickBooks): {len(status['expiredLeases'])}"
+    for session in status.open_sessions:
+        quiet = _duration(max(0.0, (status.server_time - session.last_seen_at) / 1000))
+        state = "live" if session.live else "expired"
+        waiting = (
+            f", {session.outstanding} request(s) awaiting QuickBooks" if session.outstanding else ""
         )
-    if status["dead"]:
+        print(
+            f"Web Connector session ({state}): user {session.user_name}, "
+            f"{session.company_file or 'open company file'}, last call {quiet} ago{waiting}"
+        )
+    if status.lookups:
+        print(
+            f"Outcome unknown, to be looked up in QuickBooks before any resend: {len(status.lookups)}"
+        )
+    if status.held:
+        print("Held for a decision (see the SOP; `qbwc-bridge resolve REF --send | --txn-id ID`):")
+        for event in status.held:
+            print(f"  {event.ref_number:<11} {event.event_id}  {event.hold_reason or ''}")
+    if status.dead:
         print("Dead events (fix the cause, then `qbwc-bridge retry EVENT_ID`):")
-        for event in status["dead"]:
-            print(f"  {event['refNumber']:<11} {event['eventId']}  {event['lastError'] or ''}")
+        for event in status.dead:
+            print(f"  {event.ref_number:<11} {event.event_id}  {event.last_error or ''}")
     return EXIT_OK
 
 
+QB_STATUS_ORDER = (
+    "pending",
+    "in_flight",
+    "failed",
+    "held",
+    "dead",
+    "applied",
+    "not_required",
+    "cancelled",
+)
+
+
 def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+    whole = int(seconds)
+    if whole < 120:
+        return f"{whole}s"
+    if whole < 7200:
+        return f"{whole // 60}m"
+    return f"{whole // 3600}h{(whole % 3600) // 60:02d}m"
+
+
+def _event_id(gateway: ConvexGateway, key: str) -> str:
+    """An event id, or a refNumber (TR-000123) looked up to its id."""
+    if not REF_NUMBER.fullmatch(key):
+        return key
+    state = gateway.event_state(key)
+    if state is None:
+        raise ConvexCallError("qbQueue:getEventState", f"no event {key}", "EVENT_NOT_FOUND")
+    return state.event_id
 
 
 def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
@@ -146,30 +187,42 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
         total = 0
         while True:
             batch = gateway.retry_all_dead()
-            for event in batch["retried"]:
-                print(f"{event['refNumber']} {event['eventId']} -> pending")
-            total += len(batch["retried"])
-            if not batch["more"]:
+            for event in batch.retried:
+                print(f"{event.ref_number} {event.event_id} -> pending")
+            total += len(batch.retried)
+            if not batch.more:
                 break
         print(f"{total} dead event(s) queued again.")
         return EXIT_OK
     failures = 0
     for key in args.event_ids:
         try:
-            event_id = key
-            if key.startswith(("TR-", "AD-")):
-                state = gateway.event_state(key)
-                if state is None:
-                    raise ConvexCallError(
-                        "qbQueue:getEventState", f"no event {key}", "EVENT_NOT_FOUND"
-                    )
-                event_id = state["eventId"]
-            state = gateway.retry_event(event_id)
-            print(f"{state['refNumber']} {state['eventId']} -> {state['qbStatus']}")
+            state = gateway.retry_event(_event_id(gateway, key))
+            print(f"{state.ref_number} {state.event_id} -> {state.qb_status}")
         except ConvexCallError as error:
             failures += 1
             print(f"error: {key}: {error.message}", file=sys.stderr)
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
+    if args.send == (args.txn_id is not None):
+        raise CliError("give --send or --txn-id TXN_ID (one of them)", EXIT_USAGE)
+    gateway = _gateway(settings)
+    state = gateway.resolve_held(_event_id(gateway, args.event), send=args.send, txn_id=args.txn_id)
+    print(f"{state.ref_number} {state.event_id} -> {state.qb_status}")
+    return EXIT_OK
+
+
+def cmd_end_session(args: argparse.Namespace, settings: Settings) -> int:
+    ended = _gateway(settings).end_open_sessions()
+    for session in ended:
+        print(
+            f"ended session of {session.user_name}: {session.applied} applied; "
+            "what it had sent will be looked up in QuickBooks first"
+        )
+    print(f"{len(ended)} session(s) ended.")
+    return EXIT_OK
 
 
 # -- qwc / hash-password --------------------------------------------------------------
@@ -246,6 +299,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     retry.add_argument("--all-dead", action="store_true", help="retry every dead event")
     retry.set_defaults(handler=cmd_retry)
+
+    resolve = commands.add_parser(
+        "resolve", help="settle a held event: QuickBooks lacks it (--send) or holds it (--txn-id)"
+    )
+    resolve.add_argument("event", metavar="EVENT_ID", help="event id or refNumber (AD-000007)")
+    resolve.add_argument(
+        "--send", action="store_true", help="QuickBooks does not have this event: send it"
+    )
+    resolve.add_argument(
+        "--txn-id", help="this QuickBooks transaction is the event: record it as applied"
+    )
+    resolve.set_defaults(handler=cmd_resolve)
+
+    end_session = commands.add_parser(
+        "end-session",
+        help="end the open Web Connector session now (when you know that Web Connector is gone)",
+    )
+    end_session.set_defaults(handler=cmd_end_session)
 
     qwc = commands.add_parser("qwc", help="print the .qwc file to load into QBWC")
     qwc.add_argument(

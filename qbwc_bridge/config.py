@@ -8,16 +8,21 @@ deep inside a SOAP call.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import tzinfo
 from pathlib import Path
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
-DEFAULT_QBXML_VERSION = "13.0"
+from qbwc_bridge.versions import QbxmlVersion, parse_dotted
+
+DEFAULT_QBXML_VERSION = QbxmlVersion(13, 0)
+# qbXML versions QuickBooks Desktop has shipped; anything else is a typo.
+QBXML_VERSIONS = (QbxmlVersion(1, 0), QbxmlVersion(16, 0))
 LOG_FORMATS = ("json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -33,18 +38,18 @@ class Settings:
     qbwc_username: str | None
     qbwc_password_hash: str | None
     qbwc_password: str | None
-    qbxml_version: str
+    qbxml_version: QbxmlVersion
     batch_size: int
-    lease_seconds: int
     session_ttl_seconds: int
-    min_client_version: str
+    min_client_version: tuple[int, ...]
     company_file: str
     postpone_seconds: int
     log_format: str
     log_level: str
     host: str
     port: int
-    qb_timezone: str | None
+    # None: the bridge machine's local zone.
+    qb_timezone: tzinfo | None
 
     @property
     def has_credentials(self) -> bool:
@@ -88,11 +93,41 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     return value
 
 
-def parse_qbxml_version(raw: str, name: str = "QBXML_VERSION") -> str:
-    """Versions look like "13.0"; kept as text because "13.0" is what qbXML says."""
-    if not re.fullmatch(r"\d{1,2}\.\d", raw):
-        raise ConfigError(f"{name} must look like 13.0, got {raw!r}.")
-    return raw
+def _qbxml_version(env: Mapping[str, str]) -> QbxmlVersion:
+    raw = env.get("QBXML_VERSION", "").strip()
+    if raw == "":
+        return DEFAULT_QBXML_VERSION
+    try:
+        version = QbxmlVersion.parse(raw)
+    except ValueError:
+        raise ConfigError(f"QBXML_VERSION must look like 13.0, got {raw!r}.") from None
+    low, high = QBXML_VERSIONS
+    if not low <= version <= high:
+        raise ConfigError(f"QBXML_VERSION must be between {low} and {high}, got {raw!r}.")
+    return version
+
+
+def _client_version(env: Mapping[str, str]) -> tuple[int, ...]:
+    raw = env.get("QBWC_MIN_CLIENT_VERSION", "").strip() or "2.0.0.0"
+    try:
+        return parse_dotted(raw)
+    except ValueError:
+        raise ConfigError(
+            f"QBWC_MIN_CLIENT_VERSION must be a version like 2.3.0.215, got {raw[:40]!r}."
+        ) from None
+
+
+def _timezone(env: Mapping[str, str]) -> tzinfo | None:
+    raw = env.get("QB_TIMEZONE", "").strip()
+    if raw == "":
+        return None
+    try:
+        return ZoneInfo(raw)
+    # OSError: a folder of the zone database ("America"), a name too long for a file.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ConfigError(
+            f"QB_TIMEZONE must be an IANA time zone such as America/Chicago, got {raw[:60]!r}."
+        ) from None
 
 
 def _url(env: Mapping[str, str]) -> str | None:
@@ -120,18 +155,15 @@ def load_settings(
         qbwc_username=env.get("QBWC_USERNAME", "").strip() or None,
         qbwc_password_hash=env.get("QBWC_PASSWORD_HASH", "").strip() or None,
         qbwc_password=env.get("QBWC_PASSWORD") or None,
-        qbxml_version=parse_qbxml_version(
-            env.get("QBXML_VERSION", "").strip() or DEFAULT_QBXML_VERSION
-        ),
+        qbxml_version=_qbxml_version(env),
         batch_size=_int(env, "QBWC_BATCH_SIZE", 25, 1, 100),
-        lease_seconds=_int(env, "QBWC_LEASE_SECONDS", 600, 30, 86400),
         session_ttl_seconds=_int(env, "QBWC_SESSION_TTL_SECONDS", 3600, 60, 86400),
-        min_client_version=env.get("QBWC_MIN_CLIENT_VERSION", "").strip() or "2.0.0.0",
+        min_client_version=_client_version(env),
         company_file=env.get("QBWC_COMPANY_FILE", "").strip(),
         postpone_seconds=_int(env, "QBWC_POSTPONE_SECONDS", 0, 0, 86400),
         log_format=_choice(env, "LOG_FORMAT", default_format, LOG_FORMATS),
         log_level=_choice(env, "LOG_LEVEL", "info", LOG_LEVELS),
         host=env.get("HOST", "").strip() or "127.0.0.1",
         port=_int(env, "PORT", 8080, 0, 65535),
-        qb_timezone=env.get("QB_TIMEZONE", "").strip() or None,
+        qb_timezone=_timezone(env),
     )

@@ -10,7 +10,8 @@ decision (bad input, a stale claim), and repeating it changes nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import requests
@@ -25,6 +26,8 @@ from tenacity import (
 )
 
 from convex import ConvexError
+from qbwc_bridge import contract
+from qbwc_bridge.contract import ContractError
 from qbwc_bridge.logging import get_logger
 
 log = get_logger(__name__)
@@ -132,73 +135,122 @@ class ConvexGateway:
     def mutation(self, path: str, args: dict[str, Any] | None = None) -> Any:
         return self._run("mutation", path, args)
 
-    # -- the queue, named as the sync step uses it ---------------------------
+    def _parsed(self, kind: str, path: str, args: dict[str, Any], parse: Callable[[Any], T]) -> T:
+        reply = self._run(kind, path, args)
+        try:
+            return parse(reply)
+        except ContractError as error:
+            raise ConvexCallError(path, f"unexpected reply from Convex: {error}") from None
 
-    def has_work(self) -> bool:
-        return bool(self.query("qbQueue:hasWork"))
+    # -- the seam: one call per QBWC call, keyed by the ticket's hash -----------
 
-    def open_session(self, ticket_hash: str, user_name: str, ttl_ms: int, company_file: str) -> Any:
+    def authenticate(
+        self, ticket_hash: str, user_name: str, ttl_ms: int, company_file: str
+    ) -> contract.AuthDecision:
         args: dict[str, Any] = {"ticketHash": ticket_hash, "userName": user_name, "ttlMs": ttl_ms}
         if company_file:
             args["companyFile"] = company_file
-        return self.mutation("qbQueue:openSession", args)
-
-    def resume_session(
-        self, ticket_hash: str, company_file: str | None = None, qbxml_version: str | None = None
-    ) -> Any:
-        args: dict[str, Any] = {"ticketHash": ticket_hash}
-        if company_file:
-            args["companyFile"] = company_file
-        if qbxml_version:
-            args["qbXmlVersion"] = qbxml_version
-        return self.mutation("qbQueue:resumeSession", args)
-
-    def session_by_ticket(self, ticket_hash: str) -> Any:
-        return self.query("qbQueue:getSessionByTicket", {"ticketHash": ticket_hash})
-
-    def record_session_error(self, ticket_hash: str, message: str) -> None:
-        self.mutation("qbQueue:recordSessionError", {"ticketHash": ticket_hash, "message": message})
-
-    def close_session(self, ticket_hash: str, reason: str) -> Any:
-        return self.mutation("qbQueue:closeSession", {"ticketHash": ticket_hash, "reason": reason})
-
-    def claim_batch(self, session_id: str, limit: int, lease_ms: int) -> list[dict[str, Any]]:
-        return list(
-            self.mutation(
-                "qbQueue:claimBatch", {"sessionId": session_id, "limit": limit, "leaseMs": lease_ms}
-            )
+        return self._parsed(
+            "mutation", "qbSessions:authenticate", args, contract.parse_auth_decision
         )
 
-    def apply_results(self, results: list[dict[str, Any]]) -> Any:
-        return self.mutation("qbQueue:applyQbResults", {"results": results})
-
-    def list_session_claims(self, session_id: str) -> list[dict[str, Any]]:
-        return list(self.query("qbQueue:listSessionClaims", {"sessionId": session_id}))
-
-    def release_session_claims(
-        self, session_id: str, message: str, lookup_required: bool, status_code: str | None = None
-    ) -> list[Any]:
+    def next_message(
+        self, ticket_hash: str, limit: int, company_file: str, qbxml_version: str
+    ) -> contract.SendResult:
+        # One call id per SOAP call: a transport retry of it gets the same answer.
         args: dict[str, Any] = {
-            "sessionId": session_id,
-            "message": message,
-            "lookupRequired": lookup_required,
+            "ticketHash": ticket_hash,
+            "callId": _call_id(),
+            "limit": limit,
+            "qbXmlVersion": qbxml_version,
         }
-        if status_code:
-            args["statusCode"] = status_code
-        return list(self.mutation("qbQueue:releaseSessionClaims", args))
+        if company_file:
+            args["companyFile"] = company_file
+        return self._parsed("mutation", "qbSessions:nextMessage", args, contract.parse_send_result)
 
-    def queue_status(self, dead_limit: int = 20) -> Any:
-        return self.query("qbQueue:getQueueStatus", {"deadLimit": dead_limit})
+    def refuse(
+        self, ticket_hash: str, refusals: Sequence[tuple[str, str]]
+    ) -> tuple[contract.ClaimResult, ...]:
+        """(claim token, reason) pairs the bridge could not render."""
+        args = {
+            "ticketHash": ticket_hash,
+            "refusals": [{"claimToken": token, "reason": reason} for token, reason in refusals],
+        }
+        return self._parsed("mutation", "qbSessions:refuse", args, contract.parse_claim_results)
 
-    def event_state(self, event_id_or_ref: str) -> Any:
-        key = "refNumber" if re.fullmatch(r"(TR|AD)-\d+", event_id_or_ref) else "eventId"
-        return self.query("qbQueue:getEventState", {key: event_id_or_ref})
+    def record_answer(
+        self, ticket_hash: str, response: contract.Response
+    ) -> contract.ReceiveResult:
+        args = {"ticketHash": ticket_hash, "callId": _call_id(), "response": response.to_payload()}
+        return self._parsed(
+            "mutation", "qbSessions:recordAnswer", args, contract.parse_receive_result
+        )
 
-    def retry_event(self, event_id: str) -> Any:
-        return self.mutation("qbQueue:retryFailedEvent", {"eventId": event_id})
+    def close(
+        self, ticket_hash: str, reason: str, error: str | None = None
+    ) -> contract.SessionView | None:
+        args: dict[str, Any] = {"ticketHash": ticket_hash, "reason": reason}
+        if error is not None:
+            args["error"] = error[:2000]
+        return self._parsed("mutation", "qbSessions:close", args, contract.parse_session)
 
-    def retry_all_dead(self, limit: int = 100) -> Any:
-        return self.mutation("qbQueue:retryAllDead", {"limit": limit})
+    def last_error(self, ticket_hash: str) -> str:
+        return self._parsed("query", "qbSessions:getLastError", {"ticketHash": ticket_hash}, _text)
 
-    def health(self) -> Any:
-        return self.query("functions:health")
+    # -- operators ---------------------------------------------------------------
+
+    def queue_status(self, dead_limit: int = 20) -> contract.QueueStatus:
+        return self._parsed(
+            "query",
+            "qbQueue:getQueueStatus",
+            {"deadLimit": dead_limit},
+            contract.QueueStatus.parse,
+        )
+
+    def event_state(self, event_id_or_ref: str) -> contract.QueueState | None:
+        key = "refNumber" if REF_NUMBER.fullmatch(event_id_or_ref) else "eventId"
+        return self._parsed(
+            "query", "qbQueue:getEventState", {key: event_id_or_ref}, contract.parse_event_state
+        )
+
+    def retry_event(self, event_id: str) -> contract.QueueState:
+        return self._parsed(
+            "mutation",
+            "qbQueue:retryFailedEvent",
+            {"eventId": event_id},
+            contract.QueueState.parse,
+        )
+
+    def retry_all_dead(self, limit: int = 100) -> contract.RetriedBatch:
+        return self._parsed(
+            "mutation", "qbQueue:retryAllDead", {"limit": limit}, contract.parse_retried
+        )
+
+    def resolve_held(
+        self, event_id: str, *, send: bool = False, txn_id: str | None = None
+    ) -> contract.QueueState:
+        args: dict[str, Any] = {"eventId": event_id}
+        if send:
+            args["send"] = True
+        if txn_id is not None:
+            args["txnId"] = txn_id
+        return self._parsed("mutation", "qbQueue:resolveHeldEvent", args, contract.QueueState.parse)
+
+    def end_open_sessions(self) -> tuple[contract.SessionView, ...]:
+        return self._parsed("mutation", "qbQueue:endOpenSessions", {}, contract.parse_sessions)
+
+    def health(self) -> contract.Health:
+        return self._parsed("query", "functions:health", {}, contract.Health.parse)
+
+
+REF_NUMBER = re.compile(r"(TR|AD)-\d+")
+
+
+def _call_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ContractError(f"expected text, got {type(value).__name__}")
+    return value

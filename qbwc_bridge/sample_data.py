@@ -15,13 +15,13 @@ from convex.http_client import ConvexHttpClient
 
 SAMPLE_USER = "sample-data-loader"
 
-LOCATIONS = [
+LOCATIONS: list[dict[str, Any]] = [
     {"code": "WH", "name": "Main warehouse", "qbSiteFullName": "Main Warehouse"},
     {"code": "WH-DOCK", "name": "Warehouse dock", "qbSiteFullName": "Main Warehouse"},
     {"code": "TRUCK-1", "name": "Service truck 1", "qbSiteFullName": "Truck 1"},
     {"code": "STORE", "name": "Retail store", "qbSiteFullName": "Store"},
 ]
-REASONS = [
+REASONS: list[dict[str, Any]] = [
     {
         "reasonCode": "COUNT",
         "description": "Cycle count correction",
@@ -33,7 +33,7 @@ REASONS = [
         "qbAccountFullName": "Shrinkage",
     },
 ]
-PARTS = [
+PARTS: list[dict[str, Any]] = [
     {"sku": "00123", "name": "Hex bolt M8 x 40", "qbItemFullName": "Hardware:Hex bolt M8"},
     {"sku": "1E5", "name": "Fuse 5A (box of 10)", "qbItemFullName": "Electrical:Fuse 5A"},
     {"sku": "FLT-200", "name": "Oil filter", "qbItemFullName": "Filters:Oil filter"},

@@ -41,7 +41,8 @@ def build_wsgi_app(sync: SyncService, gateway: ConvexGateway) -> Callable[..., I
             )
             return [body]
         if path in (SOAP_PATH, SOAP_PATH + "/"):
-            return soap(environ, start_response)  # type: ignore[no-any-return]
+            answer: Iterable[bytes] = soap(environ, start_response)
+            return answer
         return _json(
             start_response,
             "404 Not Found",
@@ -63,8 +64,8 @@ def build_wsgi_app(sync: SyncService, gateway: ConvexGateway) -> Callable[..., I
             {
                 "ok": True,
                 "convex": "ok",
-                "serverTime": health["serverTime"],
-                "queue": health["qbStatusCounts"],
+                "serverTime": health.server_time,
+                "queue": health.counts,
             },
         )
 

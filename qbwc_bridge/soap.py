@@ -22,21 +22,22 @@ SERVICE_NAME = "QBWebConnectorSvc"
 
 
 def _sync(ctx: Any) -> SyncService:
-    return ctx.app.sync  # type: ignore[no-any-return]
+    sync: SyncService = ctx.app.sync
+    return sync
 
 
-class QBWebConnectorSvc(ServiceBase):  # type: ignore[misc]
+class QBWebConnectorSvc(ServiceBase):
     """One method per QBWC call; each only translates, the work is in SyncService."""
 
-    @rpc(_returns=Unicode, _out_variable_name="serverVersionResult")  # type: ignore[misc]
+    @rpc(_returns=Unicode, _out_variable_name="serverVersionResult")
     def serverVersion(ctx: Any) -> str:
         return _sync(ctx).server_version()
 
-    @rpc(Unicode, _returns=Unicode, _out_variable_name="clientVersionResult")  # type: ignore[misc]
+    @rpc(Unicode, _returns=Unicode, _out_variable_name="clientVersionResult")
     def clientVersion(ctx: Any, strVersion: str | None) -> str:
         return _sync(ctx).client_version(strVersion)
 
-    @rpc(  # type: ignore[misc]
+    @rpc(
         Unicode,
         Unicode,
         _returns=Array(Unicode),
@@ -45,7 +46,7 @@ class QBWebConnectorSvc(ServiceBase):  # type: ignore[misc]
     def authenticate(ctx: Any, strUserName: str | None, strPassword: str | None) -> list[str]:
         return _sync(ctx).authenticate(strUserName or "", strPassword or "")
 
-    @rpc(  # type: ignore[misc]
+    @rpc(
         Unicode,
         Unicode,
         Unicode,
@@ -73,7 +74,7 @@ class QBWebConnectorSvc(ServiceBase):  # type: ignore[misc]
             qbXMLMinorVers,
         )
 
-    @rpc(  # type: ignore[misc]
+    @rpc(
         Unicode,
         Unicode,
         Unicode,
@@ -92,17 +93,17 @@ class QBWebConnectorSvc(ServiceBase):  # type: ignore[misc]
             ticket or "", response or "", hresult or "", message or ""
         )
 
-    @rpc(Unicode, Unicode, Unicode, _returns=Unicode, _out_variable_name="connectionErrorResult")  # type: ignore[misc]
+    @rpc(Unicode, Unicode, Unicode, _returns=Unicode, _out_variable_name="connectionErrorResult")
     def connectionError(
         ctx: Any, ticket: str | None, hresult: str | None, message: str | None
     ) -> str:
         return _sync(ctx).connection_error(ticket or "", hresult or "", message or "")
 
-    @rpc(Unicode, _returns=Unicode, _out_variable_name="getLastErrorResult")  # type: ignore[misc]
+    @rpc(Unicode, _returns=Unicode, _out_variable_name="getLastErrorResult")
     def getLastError(ctx: Any, ticket: str | None) -> str:
         return _sync(ctx).get_last_error(ticket or "")
 
-    @rpc(Unicode, _returns=Unicode, _out_variable_name="closeConnectionResult")  # type: ignore[misc]
+    @rpc(Unicode, _returns=Unicode, _out_variable_name="closeConnectionResult")
     def closeConnection(ctx: Any, ticket: str | None) -> str:
         return _sync(ctx).close_connection(ticket or "")
 

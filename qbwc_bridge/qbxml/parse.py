@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from qbwc_bridge.qbxml.model import Answer, FoundTransaction
+from qbwc_bridge.qbxml.model import Answer, FoundLine, FoundTransaction, QbRef
 
 QUERY_NO_MATCH = 1  # statusCode of a Query that matched nothing: "not found", not an error
 _MAX_ERROR_TEXT = 300
@@ -68,6 +68,36 @@ def _text(element: etree._Element, path: str) -> str | None:
     return found.strip() if found is not None and found.strip() else None
 
 
+def _ref(ret: etree._Element, tag: str) -> QbRef | None:
+    element = ret.find(tag)
+    if element is None:
+        return None
+    ref = QbRef(list_id=_text(element, "ListID"), full_name=_text(element, "FullName"))
+    return ref if ref.list_id or ref.full_name else None
+
+
+# Where each transaction kind keeps its line quantity.
+_LINE_QUANTITY = {
+    "InventoryAdjustmentLineRet": "QuantityDifference",
+    "TransferInventoryLineRet": "QuantityTransferred",
+}
+
+
+def _lines(ret: etree._Element) -> tuple[FoundLine, ...]:
+    lines = []
+    for child in ret:
+        quantity_tag = _LINE_QUANTITY.get(str(child.tag))
+        if quantity_tag is None:
+            continue
+        raw = _text(child, quantity_tag)
+        try:
+            quantity = float(raw) if raw is not None else 0.0
+        except ValueError as error:
+            raise QbxmlParseError(f"{child.tag} has an unreadable {quantity_tag}") from error
+        lines.append(FoundLine(item=_ref(child, "ItemRef"), quantity=quantity))
+    return tuple(lines)
+
+
 def _transactions(rs: etree._Element) -> tuple[FoundTransaction, ...]:
     found = []
     for child in rs:
@@ -77,6 +107,12 @@ def _transactions(rs: etree._Element) -> tuple[FoundTransaction, ...]:
                     txn_id=_text(child, "TxnID"),
                     ref_number=_text(child, "RefNumber"),
                     txn_date=_text(child, "TxnDate"),
+                    external_guid=_text(child, "ExternalGUID"),
+                    account=_ref(child, "AccountRef"),
+                    site=_ref(child, "InventorySiteRef"),
+                    from_site=_ref(child, "FromInventorySiteRef"),
+                    to_site=_ref(child, "ToInventorySiteRef"),
+                    lines=_lines(child),
                 )
             )
     return tuple(found)

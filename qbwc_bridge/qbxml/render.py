@@ -5,12 +5,16 @@ so every answer finds its event again:
 
 - mode "send":   `InventoryAdjustmentAddRq` / `TransferInventoryAddRq`
 - mode "lookup": `InventoryAdjustmentQueryRq` / `TransferInventoryQueryRq`
-  (the lease of an earlier send lapsed: did QuickBooks save it?). The query
+  (an earlier send's outcome is unknown: did QuickBooks save it?). The query
   combines `TxnDateRangeFilter` (TxnDate ± 2 days) with `RefNumberFilter`
   (StartsWith): qbXML 13.0 cannot pair an exact `RefNumber` with a date
   range, and the date range keeps a years-old transaction that happens to
-  share the RefNumber from being taken for ours. The caller compares
-  RefNumbers exactly.
+  share the RefNumber from being taken for ours. It asks for line items, so
+  Convex can check that what it finds is the event (RefNumber, ExternalGUID,
+  content), not someone's hand-made entry with the same RefNumber.
+
+Every Add carries the event's `ExternalGUID`, the marker a later lookup
+recognises the event's own transaction by.
 
 Element order, choices and field lengths follow Intuit's qbXML 13.0 schema
 (the tests validate every message against it). An event the renderer cannot
@@ -23,16 +27,18 @@ rendered normally.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 from lxml import etree
 
-from qbwc_bridge.qbxml.model import EventLine, PayloadError, QbRef, QueueEvent
+from qbwc_bridge.contract import ClaimedEvent, EventLine
+from qbwc_bridge.qbxml.model import QbRef
 from qbwc_bridge.qbxml.text import to_qb_text, truncate
+from qbwc_bridge.versions import QbxmlVersion
 
 OnError = Literal["continueOnError", "stopOnError"]
 
@@ -48,8 +54,9 @@ ITEM_FULL_NAME_MAX = (
 ACCOUNT_FULL_NAME_MAX = 159  # ListRef
 SITE_FULL_NAME_MAX = 31  # InventorySiteListRef
 
-MIN_TRANSFER_VERSION = (10, 0)  # TransferInventory* arrived with qbXML 10.0
-MIN_SITE_VERSION = (10, 0)  # so did InventorySiteRef (Advanced Inventory)
+MIN_TRANSFER_VERSION = QbxmlVersion(10, 0)  # TransferInventory* arrived with qbXML 10.0
+MIN_SITE_VERSION = QbxmlVersion(10, 0)  # so did InventorySiteRef (Advanced Inventory)
+MIN_GUID_VERSION = QbxmlVersion(9, 0)  # ExternalGUID on these transactions
 LOOKUP_WINDOW = timedelta(days=2)
 
 # QUANTYPE: up to 10 integer digits and 5 decimals.
@@ -57,6 +64,8 @@ _QUANTUM = Decimal("0.00001")
 _QUANTITY_MAX = Decimal("9999999999.99999")
 _FLOAT_NOISE = Decimal("1e-9")
 _LIST_ID_CHARS = re.compile(r"[\x21-\x7e]+")
+# GUIDTYPE as QuickBooks checks it; anything else fails the whole message (0x80040400).
+_GUID = re.compile(r"\{[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\}")
 
 
 class Unrenderable(Exception):
@@ -95,14 +104,6 @@ class RenderedBatch:
     xml: str | None
     requests: tuple[RenderedRequest, ...]
     refusals: tuple[Refusal, ...]
-
-
-def parse_version(version: str) -> tuple[int, int]:
-    """ "13.0" -> (13, 0). A malformed version is a configuration error: ValueError."""
-    match = re.fullmatch(r"\s*(\d+)\.(\d+)\s*", version)
-    if match is None:
-        raise ValueError(f"qbXML version must look like '13.0', got {version!r}")
-    return int(match.group(1)), int(match.group(2))
 
 
 def format_quantity(value: float) -> str:
@@ -167,11 +168,11 @@ def _item_ref(line: EventLine) -> QbRef:
     return QbRef(full_name=line.sku)
 
 
-def _retry_hint(event: QueueEvent) -> str:
+def _retry_hint(event: ClaimedEvent) -> str:
     return f"then `qbwc-bridge retry {event.event_id}`"
 
 
-def _ref_number(event: QueueEvent) -> str:
+def _ref_number(event: ClaimedEvent) -> str:
     ref = to_qb_text(event.ref_number).strip()
     if not ref or len(ref) > REF_NUMBER_MAX:
         raise Unrenderable(
@@ -181,20 +182,31 @@ def _ref_number(event: QueueEvent) -> str:
     return ref
 
 
-def _memo(parent: etree._Element, event: QueueEvent) -> None:
+def _memo(parent: etree._Element, event: ClaimedEvent) -> None:
     if event.memo:
         memo = truncate(to_qb_text(event.memo), MEMO_MAX)
         if memo.strip():
             _sub(parent, "Memo", memo)
 
 
-def _require_lines(event: QueueEvent) -> None:
+def _guid(parent: etree._Element, event: ClaimedEvent, version: QbxmlVersion) -> None:
+    """The marker a later lookup knows the event's own transaction by (content is checked without it)."""
+    if version >= MIN_GUID_VERSION:
+        if not _GUID.fullmatch(event.external_guid):
+            raise Unrenderable(
+                f"ExternalGUID {event.external_guid[:60]!r} is not a GUID like "
+                "{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}; this is a queue bug"
+            )
+        _sub(parent, "ExternalGUID", event.external_guid)
+
+
+def _require_lines(event: ClaimedEvent) -> None:
     if not event.lines:
         raise Unrenderable("the event has no lines; nothing to send")
 
 
 def _adjustment_add(
-    parent: etree._Element, event: QueueEvent, version: tuple[int, int], day: date
+    parent: etree._Element, event: ClaimedEvent, version: QbxmlVersion, day: date
 ) -> None:
     _require_lines(event)
     if event.account is None:
@@ -207,7 +219,7 @@ def _adjustment_add(
         )
     if event.site is not None and version < MIN_SITE_VERSION:
         raise Unrenderable(
-            f"qbXML {version[0]}.{version[1]} cannot name an inventory site (needs 10.0); "
+            f"qbXML {version} cannot name an inventory site (needs 10.0); "
             f"update QuickBooks or the QBXML_VERSION setting, {_retry_hint(event)}"
         )
     add = _sub(parent, "InventoryAdjustmentAdd")
@@ -217,6 +229,7 @@ def _adjustment_add(
     if event.site is not None:
         _add_ref(add, "InventorySiteRef", event.site, SITE_FULL_NAME_MAX, "QuickBooks site")
     _memo(add, event)
+    _guid(add, event, version)
     for line in event.lines:
         line_add = _sub(add, "InventoryAdjustmentLineAdd")
         _add_ref(
@@ -226,24 +239,24 @@ def _adjustment_add(
         _sub(adjustment, "QuantityDifference", format_quantity(line.quantity))
 
 
-def _site_or_refuse(site: QbRef | None, location: str | None, event: QueueEvent) -> QbRef:
+def _site_or_refuse(site: QbRef | None, location: str | None, event: ClaimedEvent) -> QbRef:
     if site is None:
         name = f"location {location}" if location else "a location of this transfer"
         raise Unrenderable(f"{name} has no QuickBooks site mapped; map it, {_retry_hint(event)}")
     return site
 
 
-def _require_transfer_version(version: tuple[int, int], event: QueueEvent) -> None:
+def _require_transfer_version(version: QbxmlVersion, event: ClaimedEvent) -> None:
     if version < MIN_TRANSFER_VERSION:
         raise Unrenderable(
-            f"QuickBooks speaks qbXML {version[0]}.{version[1]} here; inventory transfers need "
+            f"QuickBooks speaks qbXML {version} here; inventory transfers need "
             f"10.0 or later (QuickBooks Enterprise with Advanced Inventory). Update QuickBooks, "
             f"{_retry_hint(event)}"
         )
 
 
 def _transfer_add(
-    parent: etree._Element, event: QueueEvent, version: tuple[int, int], day: date
+    parent: etree._Element, event: ClaimedEvent, version: QbxmlVersion, day: date
 ) -> None:
     _require_transfer_version(version, event)
     _require_lines(event)
@@ -255,6 +268,7 @@ def _transfer_add(
     _add_ref(add, "FromInventorySiteRef", from_site, SITE_FULL_NAME_MAX, "QuickBooks source site")
     _add_ref(add, "ToInventorySiteRef", to_site, SITE_FULL_NAME_MAX, "QuickBooks destination site")
     _memo(add, event)
+    _guid(add, event, version)
     for line in event.lines:
         if line.quantity <= 0:
             raise Unrenderable(
@@ -267,7 +281,7 @@ def _transfer_add(
         _sub(line_add, "QuantityToTransfer", format_quantity(line.quantity))
 
 
-def _lookup_filters(parent: etree._Element, event: QueueEvent, day: date) -> None:
+def _lookup_filters(parent: etree._Element, event: ClaimedEvent, day: date) -> None:
     """TxnFilter group: date range first, then the RefNumber filter (schema order)."""
     window = _sub(parent, "TxnDateRangeFilter")
     _sub(window, "FromTxnDate", (day - LOOKUP_WINDOW).isoformat())
@@ -275,6 +289,7 @@ def _lookup_filters(parent: etree._Element, event: QueueEvent, day: date) -> Non
     ref_filter = _sub(parent, "RefNumberFilter")
     _sub(ref_filter, "MatchCriterion", "StartsWith")
     _sub(ref_filter, "RefNumber", _ref_number(event))
+    _sub(parent, "IncludeLineItems", "true")
 
 
 _REQUEST_KINDS: dict[tuple[str, str], str] = {
@@ -286,13 +301,13 @@ _REQUEST_KINDS: dict[tuple[str, str], str] = {
 REQUEST_ID_MAX = 50  # QuickBooks answers 1060 "Invalid request ID" beyond this
 
 
-def request_kind(event: QueueEvent) -> str:
+def request_kind(event: ClaimedEvent) -> str:
     """The qbXML request name for this event, e.g. "TransferInventoryQuery"."""
     return _REQUEST_KINDS[(event.mode, event.type)]
 
 
 def build_request(
-    event: QueueEvent, version: tuple[int, int], tz: tzinfo | None = None
+    event: ClaimedEvent, version: QbxmlVersion, tz: tzinfo | None = None
 ) -> etree._Element:
     """One detached `*Rq` element for `event`; raises `Unrenderable`."""
     token = event.claim_token
@@ -317,64 +332,39 @@ def build_request(
 
 def render_document(
     requests: Iterable[etree._Element],
-    version: str,
+    version: QbxmlVersion,
     on_error: OnError = "continueOnError",
 ) -> bytes:
     """The whole message: XML declaration, `<?qbxml version?>`, QBXML/QBXMLMsgsRq."""
-    major, minor = parse_version(version)
     root = etree.Element("QBXML")
     messages = etree.SubElement(root, "QBXMLMsgsRq", onError=on_error)
     for request in requests:
         messages.append(request)
-    root.addprevious(etree.ProcessingInstruction("qbxml", f'version="{major}.{minor}"'))
+    root.addprevious(etree.ProcessingInstruction("qbxml", f'version="{version}"'))
     # lxml's own declaration uses single quotes; QBWC samples and peers send this form.
     return XML_DECLARATION + etree.tostring(
         root.getroottree(), encoding="utf-8", xml_declaration=False
     )
 
 
-def _read_event(payload: Mapping[str, Any] | QueueEvent) -> QueueEvent | Refusal:
-    if isinstance(payload, QueueEvent):
-        return payload
-    try:
-        return QueueEvent.from_payload(payload)
-    except PayloadError as error:
-        event_id, token = payload.get("eventId"), payload.get("claimToken")
-        if not (isinstance(event_id, str) and isinstance(token, str)):
-            raise
-        ref = payload.get("refNumber")
-        return Refusal(
-            event_id=event_id,
-            claim_token=token,
-            ref_number=ref if isinstance(ref, str) else "",
-            reason=f"the queue sent an unreadable event ({error}); this is a bug, report it",
-        )
-
-
 def render_batch(
-    events: Sequence[Mapping[str, Any] | QueueEvent],
-    version: str,
+    events: Sequence[ClaimedEvent],
+    version: QbxmlVersion,
     *,
     tz: tzinfo | None = None,
     on_error: OnError = "continueOnError",
 ) -> RenderedBatch:
     """One qbXML message for every renderable event; the others come back as refusals.
 
-    `events` are the queue's claimed-event dicts (or already parsed
-    `QueueEvent`s); `version` is the negotiated qbXML version ("13.0");
-    `tz` is where TxnDate is counted (None = the bridge's local time).
+    `version` is the negotiated qbXML version; `tz` is where TxnDate is
+    counted (None = the bridge's local time).
     """
-    parsed_version = parse_version(version)
     elements: list[etree._Element] = []
     requests: list[RenderedRequest] = []
     refusals: list[Refusal] = []
-    for payload in events:
-        event = _read_event(payload)
-        if isinstance(event, Refusal):
-            refusals.append(event)
-            continue
+    for event in events:
         try:
-            element = build_request(event, parsed_version, tz)
+            element = build_request(event, version, tz)
         except Unrenderable as error:
             refusals.append(
                 Refusal(event.event_id, event.claim_token, event.ref_number, error.reason)

@@ -10,7 +10,7 @@ other errors, 9100-9199 macro errors. What the sync does with each:
              nothing, which is an answer, not an error); other info codes;
              500-999 warnings. For an Add the caller still needs a TxnID in
              the Ret before it records the event as applied.
-- transient: nothing was saved and the same request can succeed later:
+- retryable: nothing was saved and the same request can succeed later:
              records locked by a QuickBooks user (3175/3176, and 3170/3180
              when the message says locked / in use / another user), system
              not available (1010), not processed because an earlier request
@@ -19,7 +19,7 @@ other errors, 9100-9199 macro errors. What the sync does with each:
              something (mapping, preferences, permissions): the event goes
              to `dead` at once and the hint says what to fix.
 
-Codes not in the table are transient (a new QuickBooks release must not
+Codes not in the table are retryable (a new QuickBooks release must not
 silently kill events) and still count toward the retry cap kept in Convex.
 Whole-message failures (an HRESULT instead of a response) are decided by the
 caller; `hresult_hint` only explains them.
@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["success", "transient", "permanent"]
+Kind = Literal["success", "retryable", "permanent"]
 
 RETRY = "then `qbwc-bridge retry EVENT_ID` (or `--all-dead`)"
 _LOCKED = re.compile(
@@ -69,7 +69,7 @@ def _lock_or(code: int, title: str, verb: str) -> Rule:
     return Rule(
         code,
         code,
-        "transient",
+        "retryable",
         title,
         _LOCK_HINT,
         message=_LOCKED,
@@ -105,12 +105,12 @@ STATUS_TABLE: tuple[Rule, ...] = (
     Rule(500, 999, "success", "Warning", "Processed with a warning; the TxnID is what counts."),
     _code(
         1000,
-        "transient",
+        "retryable",
         "Internal error",
         "QuickBooks reported an internal error; retried automatically. If it repeats, "
         "restart QuickBooks and run File > Utilities > Verify Data.",
     ),
-    _code(1010, "transient", "System not available", "QuickBooks was busy; retried automatically."),
+    _code(1010, "retryable", "System not available", "QuickBooks was busy; retried automatically."),
     _code(
         1030,
         "permanent",
@@ -161,11 +161,11 @@ STATUS_TABLE: tuple[Rule, ...] = (
         "The transaction date is on or before the company's closing date: an admin must move "
         f"the closing date (Edit > Preferences > Accounting), {RETRY}",
     ),
-    _code(3175, "transient", "Cannot lock object", _LOCK_HINT),
-    _code(3176, "transient", "Cannot lock list", _LOCK_HINT),
+    _code(3175, "retryable", "Cannot lock object", _LOCK_HINT),
+    _code(3176, "retryable", "Cannot lock list", _LOCK_HINT),
     _lock_or(3180, "Cannot save object", "save"),
     _code(
-        3200, "transient", "Edit sequence out of date", "Changed meanwhile in QuickBooks; retried."
+        3200, "retryable", "Edit sequence out of date", "Changed meanwhile in QuickBooks; retried."
     ),
     _code(
         3210,
@@ -175,7 +175,7 @@ STATUS_TABLE: tuple[Rule, ...] = (
     ),
     _code(
         3231,
-        "transient",
+        "retryable",
         "Request not processed",
         "An earlier request in the message failed first; this one was not run. Resent.",
     ),
@@ -229,7 +229,7 @@ def classify(status_code: int, status_severity: str = "", status_message: str = 
             if rule.message is not None and not rule.message.search(status_message or ""):
                 kind, hint = rule.otherwise
             return Verdict(kind=kind, code=status_code, title=rule.title, hint=hint)
-    return Verdict(kind="transient", code=status_code, title="Unknown status", hint=UNKNOWN_HINT)
+    return Verdict(kind="retryable", code=status_code, title="Unknown status", hint=UNKNOWN_HINT)
 
 
 # HRESULTs QBWC passes to receiveResponseXML / connectionError instead of a response.

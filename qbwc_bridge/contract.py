@@ -1,0 +1,611 @@
+"""What crosses between the bridge and Convex, as typed objects.
+
+Mirrors `convex/lib/contract.ts`. Every reply from Convex is parsed here,
+once, by the gateway; nothing past the gateway sees a raw dict. Parsing is
+strict about what the bridge cannot do without and says exactly what drifted
+(`ContractError`), so a contract change shows up as one clear error rather
+than a KeyError deep in a SOAP call. Outcomes go the other way: each knows
+its own `to_payload()`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias
+
+from qbwc_bridge.qbxml.model import FoundTransaction, QbRef
+
+Mode = Literal["send", "lookup"]
+EventType = Literal["transfer", "adjustment"]
+RejectReason = Literal["unknown", "closed", "expired"]
+
+
+class ContractError(ValueError):
+    """A Convex reply does not have the shape this bridge was built for."""
+
+
+# -- reading --------------------------------------------------------------------
+
+
+def _obj(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ContractError(f"{where} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _list(value: Any, where: str) -> Sequence[Any]:
+    if not isinstance(value, list):
+        raise ContractError(f"{where} must be a list, got {type(value).__name__}")
+    return value
+
+
+def _opt_str(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ContractError(f"{key} must be a string, got {type(value).__name__}")
+    return value or None
+
+
+def _str(data: Mapping[str, Any], key: str) -> str:
+    value = _opt_str(data, key)
+    if value is None:
+        raise ContractError(f"{key} is missing")
+    return value
+
+
+def _num(data: Mapping[str, Any], key: str) -> float:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ContractError(f"{key} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _int(data: Mapping[str, Any], key: str) -> int:
+    value = _num(data, key)
+    if not value.is_integer():
+        raise ContractError(f"{key} must be a whole number, got {value!r}")
+    return int(value)
+
+
+def _opt_num(data: Mapping[str, Any], key: str) -> float | None:
+    return None if data.get(key) is None else _num(data, key)
+
+
+def _bool(data: Mapping[str, Any], key: str) -> bool:
+    value = data.get(key)
+    if not isinstance(value, bool):
+        raise ContractError(f"{key} must be true or false, got {value!r}")
+    return value
+
+
+def _status(data: Mapping[str, Any]) -> str:
+    return _str(data, "status")
+
+
+def _ref(value: Any, where: str) -> QbRef | None:
+    """None when the reference is absent or names nothing."""
+    if value is None:
+        return None
+    data = _obj(value, where)
+    ref = QbRef(list_id=_opt_str(data, "listId"), full_name=_opt_str(data, "fullName"))
+    return ref if ref.list_id or ref.full_name else None
+
+
+def _ref_payload(ref: QbRef | None) -> dict[str, str | None] | None:
+    return None if ref is None else {"listId": ref.list_id, "fullName": ref.full_name}
+
+
+# -- claimed events -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventLine:
+    sku: str
+    item: QbRef | None
+    quantity: float
+
+
+@dataclass(frozen=True)
+class ClaimedEvent:
+    """One claimed event, everything the renderer needs (a send or a lookup)."""
+
+    event_id: str
+    claim_token: str
+    mode: Mode
+    type: EventType
+    ref_number: str
+    external_guid: str
+    occurred_at_ms: float
+    memo: str | None
+    retry_count: int
+    lines: tuple[EventLine, ...]
+    account: QbRef | None = None
+    site: QbRef | None = None
+    from_site: QbRef | None = None
+    to_site: QbRef | None = None
+    location_code: str | None = None
+    from_location_code: str | None = None
+    to_location_code: str | None = None
+    reason_code: str | None = None
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> ClaimedEvent:
+        mode = payload.get("mode")
+        if mode not in ("send", "lookup"):
+            raise ContractError(f"mode must be 'send' or 'lookup', got {mode!r}")
+        event_type = payload.get("type")
+        if event_type not in ("transfer", "adjustment"):
+            raise ContractError(f"type must be 'transfer' or 'adjustment', got {event_type!r}")
+        lines = []
+        for index, raw in enumerate(_list(payload.get("lines", []), "lines")):
+            line = _obj(raw, f"lines[{index}]")
+            lines.append(
+                EventLine(
+                    sku=_str(line, "sku"),
+                    item=_ref(line.get("item"), f"lines[{index}].item"),
+                    quantity=_num(line, "quantity"),
+                )
+            )
+        return cls(
+            event_id=_str(payload, "eventId"),
+            claim_token=_str(payload, "claimToken"),
+            mode=mode,
+            type=event_type,
+            ref_number=_str(payload, "refNumber"),
+            external_guid=_str(payload, "externalGuid"),
+            occurred_at_ms=_num(payload, "occurredAt"),
+            memo=_opt_str(payload, "memo"),
+            retry_count=int(_opt_num(payload, "retryCount") or 0),
+            lines=tuple(lines),
+            account=_ref(payload.get("account"), "account"),
+            site=_ref(payload.get("site"), "site"),
+            from_site=_ref(payload.get("fromSite"), "fromSite"),
+            to_site=_ref(payload.get("toSite"), "toSite"),
+            location_code=_opt_str(payload, "locationCode"),
+            from_location_code=_opt_str(payload, "fromLocationCode"),
+            to_location_code=_opt_str(payload, "toLocationCode"),
+            reason_code=_opt_str(payload, "reasonCode"),
+        )
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A claimed event whose payload this bridge cannot read: it is refused, not guessed at."""
+
+    event_id: str
+    claim_token: str
+    ref_number: str
+    reason: str
+
+
+def _claimed(payload: Any, index: int) -> ClaimedEvent | Unreadable:
+    data = _obj(payload, f"events[{index}]")
+    try:
+        return ClaimedEvent.from_payload(data)
+    except ContractError as error:
+        token = data.get("claimToken")
+        if not isinstance(token, str):
+            raise
+        return Unreadable(
+            event_id=str(data.get("eventId", "")),
+            claim_token=token,
+            ref_number=str(data.get("refNumber", "")),
+            reason=f"the queue sent an unreadable event ({error}); this is a bug, report it",
+        )
+
+
+# -- outcomes (bridge -> Convex) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Success:
+    txn_id: str
+    status_code: str
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"kind": "success", "qbTxnId": self.txn_id, "statusCode": self.status_code}
+
+
+@dataclass(frozen=True)
+class Found:
+    """A lookup's matches; Convex decides whether one of them is the event."""
+
+    transactions: tuple[FoundTransaction, ...]
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "kind": "found",
+            "transactions": [
+                {
+                    "txnId": txn.txn_id,
+                    "refNumber": txn.ref_number,
+                    "externalGuid": txn.external_guid,
+                    "account": _ref_payload(txn.account),
+                    "site": _ref_payload(txn.site),
+                    "fromSite": _ref_payload(txn.from_site),
+                    "toSite": _ref_payload(txn.to_site),
+                    "lines": [
+                        {"item": _ref_payload(line.item), "quantity": line.quantity}
+                        for line in txn.lines
+                    ],
+                }
+                for txn in self.transactions
+                if txn.txn_id is not None
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class NotFound:
+    def to_payload(self) -> dict[str, Any]:
+        return {"kind": "not_found"}
+
+
+@dataclass(frozen=True)
+class Retryable:
+    """Nothing was saved (or the outcome is unknown: `lookup_required`); try again later."""
+
+    message: str
+    status_code: str | None = None
+    lookup_required: bool = False
+
+    def to_payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {"kind": "retryable", "message": self.message[:2000]}
+        if self.status_code is not None:
+            payload["statusCode"] = self.status_code
+        if self.lookup_required:
+            payload["lookupRequired"] = True
+        return payload
+
+
+@dataclass(frozen=True)
+class Permanent:
+    message: str
+    status_code: str | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {"kind": "permanent", "message": self.message[:2000]}
+        if self.status_code is not None:
+            payload["statusCode"] = self.status_code
+        return payload
+
+
+Outcome: TypeAlias = Success | Found | NotFound | Retryable | Permanent
+
+
+@dataclass(frozen=True)
+class Answered:
+    """QuickBooks' answer to one request of the outstanding message."""
+
+    request_id: str
+    outcome: Outcome
+
+
+@dataclass(frozen=True)
+class Answers:
+    answers: tuple[Answered, ...]
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "kind": "answers",
+            "answers": [
+                {"requestId": a.request_id, "outcome": a.outcome.to_payload()} for a in self.answers
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class WholeMessageFailed:
+    """An HRESULT, an unreadable or empty response: it names no request."""
+
+    message: str
+    status_code: str | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {"kind": "failed", "message": self.message[:2000]}
+        if self.status_code:
+            payload["statusCode"] = self.status_code
+        return payload
+
+
+Response: TypeAlias = Answers | WholeMessageFailed
+
+
+# -- replies (Convex -> bridge) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueState:
+    event_id: str
+    ref_number: str
+    qb_status: str
+    retry_count: int
+    next_attempt_at: float
+    qb_txn_id: str | None
+    last_error: str | None
+    lookup_required: bool
+    hold_reason: str | None
+
+    @classmethod
+    def parse(cls, value: Any) -> QueueState:
+        data = _obj(value, "event state")
+        return cls(
+            event_id=_str(data, "eventId"),
+            ref_number=_str(data, "refNumber"),
+            qb_status=_str(data, "qbStatus"),
+            retry_count=_int(data, "retryCount"),
+            next_attempt_at=_num(data, "nextAttemptAt"),
+            qb_txn_id=_opt_str(data, "qbTxnId"),
+            last_error=_opt_str(data, "lastError"),
+            lookup_required=_bool(data, "qbLookupRequired"),
+            hold_reason=_opt_str(data, "holdReason"),
+        )
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """What recording one answer did; `stale` when the claim no longer held the event."""
+
+    state: QueueState
+    changed: bool
+    stale: bool
+
+    @classmethod
+    def parse(cls, value: Any) -> ClaimResult:
+        data = _obj(value, "claim result")
+        return cls(
+            state=QueueState.parse(data), changed=_bool(data, "changed"), stale=_bool(data, "stale")
+        )
+
+
+@dataclass(frozen=True)
+class SessionView:
+    session_id: str
+    status: str
+    user_name: str
+    company_file: str | None
+    opened_at: float
+    last_seen_at: float
+    expires_at: float
+    live: bool
+    outstanding: int
+    claimed: int
+    applied: int
+    failed: int
+    dead: int
+    held: int
+    last_error: str | None
+    close_reason: str | None
+
+    @classmethod
+    def parse(cls, value: Any) -> SessionView:
+        data = _obj(value, "session")
+        return cls(
+            session_id=_str(data, "sessionId"),
+            status=_str(data, "status"),
+            user_name=_str(data, "userName"),
+            company_file=_opt_str(data, "companyFile"),
+            opened_at=_num(data, "openedAt"),
+            last_seen_at=_num(data, "lastSeenAt"),
+            expires_at=_num(data, "expiresAt"),
+            live=_bool(data, "live"),
+            outstanding=_int(data, "outstanding"),
+            claimed=_int(data, "claimed"),
+            applied=_int(data, "applied"),
+            failed=_int(data, "failed"),
+            dead=_int(data, "dead"),
+            held=_int(data, "held"),
+            last_error=_opt_str(data, "lastError"),
+            close_reason=_opt_str(data, "closeReason"),
+        )
+
+
+@dataclass(frozen=True)
+class TicketRejected:
+    """The ticket opens nothing (unknown, closed, expired); `message` is for QBWC's user."""
+
+    reason: RejectReason
+    message: str
+
+
+def _rejected(data: Mapping[str, Any]) -> TicketRejected:
+    reason = data.get("reason")
+    if reason not in ("unknown", "closed", "expired"):
+        raise ContractError(f"reason must be unknown, closed or expired, got {reason!r}")
+    return TicketRejected(reason=reason, message=_str(data, "message"))
+
+
+@dataclass(frozen=True)
+class SessionOpened:
+    session_id: str
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class NothingDue:
+    """authenticate: nothing to do (QBWC hears "none")."""
+
+
+@dataclass(frozen=True)
+class WriterBusy:
+    """authenticate: another Web Connector is the live writer (QBWC hears "busy")."""
+
+    message: str
+
+
+AuthDecision: TypeAlias = SessionOpened | NothingDue | WriterBusy
+
+
+def parse_auth_decision(value: Any) -> AuthDecision:
+    data = _obj(value, "authenticate reply")
+    status = _status(data)
+    if status == "open":
+        return SessionOpened(session_id=_str(data, "sessionId"), expires_at=_num(data, "expiresAt"))
+    if status == "none":
+        return NothingDue()
+    if status == "busy":
+        return WriterBusy(message=_str(data, "message"))
+    raise ContractError(f"unknown authenticate status {status!r}")
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """sendRequestXML: the events of the new outstanding message."""
+
+    session_id: str
+    message_id: str
+    events: tuple[ClaimedEvent, ...]
+    unreadable: tuple[Unreadable, ...]
+
+
+@dataclass(frozen=True)
+class NothingToSend:
+    session_id: str
+    message: str
+
+
+SendResult: TypeAlias = Claimed | NothingToSend | TicketRejected
+
+
+def parse_send_result(value: Any) -> SendResult:
+    data = _obj(value, "sendRequest reply")
+    status = _status(data)
+    if status == "events":
+        parsed = [_claimed(e, i) for i, e in enumerate(_list(data.get("events"), "events"))]
+        return Claimed(
+            session_id=_str(data, "sessionId"),
+            message_id=_str(data, "messageId"),
+            events=tuple(e for e in parsed if isinstance(e, ClaimedEvent)),
+            unreadable=tuple(e for e in parsed if isinstance(e, Unreadable)),
+        )
+    if status == "nothing":
+        return NothingToSend(session_id=_str(data, "sessionId"), message=_str(data, "message"))
+    if status == "rejected":
+        return _rejected(data)
+    raise ContractError(f"unknown sendRequest status {status!r}")
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """receiveResponseXML: the answers were applied; QBWC hears `percent`."""
+
+    session_id: str
+    percent: int
+    results: tuple[ClaimResult, ...]
+
+
+@dataclass(frozen=True)
+class ResponseFailed:
+    """An identity-less failure, recorded for getLastError; no event changed."""
+
+    session_id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """The answer names requests the outstanding message does not hold; nothing changed."""
+
+    session_id: str
+    message: str
+
+
+ReceiveResult: TypeAlias = Recorded | ResponseFailed | Mismatch | TicketRejected
+
+
+def parse_receive_result(value: Any) -> ReceiveResult:
+    data = _obj(value, "receiveResponse reply")
+    status = _status(data)
+    if status == "ok":
+        return Recorded(
+            session_id=_str(data, "sessionId"),
+            percent=_int(data, "percent"),
+            results=tuple(ClaimResult.parse(r) for r in _list(data.get("results"), "results")),
+        )
+    if status == "failed":
+        return ResponseFailed(session_id=_str(data, "sessionId"), message=_str(data, "message"))
+    if status == "mismatch":
+        return Mismatch(session_id=_str(data, "sessionId"), message=_str(data, "message"))
+    if status == "rejected":
+        return _rejected(data)
+    raise ContractError(f"unknown receiveResponse status {status!r}")
+
+
+def parse_claim_results(value: Any) -> tuple[ClaimResult, ...]:
+    return tuple(ClaimResult.parse(r) for r in _list(value, "results"))
+
+
+def parse_session(value: Any) -> SessionView | None:
+    return None if value is None else SessionView.parse(value)
+
+
+def parse_sessions(value: Any) -> tuple[SessionView, ...]:
+    return tuple(SessionView.parse(s) for s in _list(value, "sessions"))
+
+
+def parse_event_state(value: Any) -> QueueState | None:
+    return None if value is None else QueueState.parse(value)
+
+
+@dataclass(frozen=True)
+class RetriedBatch:
+    retried: tuple[QueueState, ...]
+    more: bool
+
+
+def parse_retried(value: Any) -> RetriedBatch:
+    data = _obj(value, "retryAllDead reply")
+    return RetriedBatch(
+        retried=tuple(QueueState.parse(e) for e in _list(data.get("retried"), "retried")),
+        more=_bool(data, "more"),
+    )
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    server_time: float
+    counts: dict[str, int]
+    due_count: int
+    oldest_due_at: float | None
+    oldest_due_age_seconds: float | None
+    open_sessions: tuple[SessionView, ...]
+    lookups: tuple[QueueState, ...]
+    held: tuple[QueueState, ...]
+    dead: tuple[QueueState, ...]
+
+    @classmethod
+    def parse(cls, value: Any) -> QueueStatus:
+        data = _obj(value, "queue status")
+        counts = _obj(data.get("counts"), "counts")
+        return cls(
+            server_time=_num(data, "serverTime"),
+            counts={str(k): _int(counts, k) for k in counts},
+            due_count=_int(data, "dueCount"),
+            oldest_due_at=_opt_num(data, "oldestDueAt"),
+            oldest_due_age_seconds=_opt_num(data, "oldestDueAgeSeconds"),
+            open_sessions=parse_sessions(data.get("openSessions")),
+            lookups=tuple(QueueState.parse(e) for e in _list(data.get("lookups"), "lookups")),
+            held=tuple(QueueState.parse(e) for e in _list(data.get("held"), "held")),
+            dead=tuple(QueueState.parse(e) for e in _list(data.get("dead"), "dead")),
+        )
+
+
+@dataclass(frozen=True)
+class Health:
+    server_time: float
+    events_created: int
+    counts: dict[str, int]
+
+    @classmethod
+    def parse(cls, value: Any) -> Health:
+        data = _obj(value, "health")
+        counts = _obj(data.get("qbStatusCounts"), "qbStatusCounts")
+        return cls(
+            server_time=_num(data, "serverTime"),
+            events_created=_int(data, "eventsCreated"),
+            counts={str(k): _int(counts, k) for k in counts},
+        )
