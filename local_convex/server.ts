@@ -6,6 +6,10 @@
  *
  *   npm run local-convex -- --port 3210 [--host 127.0.0.1] [--admin-key KEY]
  *                           [--test-clock] [--data FILE] [--max-body-bytes N] [--verbose]
+ *                           [--delay-ms N]
+ *
+ * --delay-ms holds every /api call N ms before running it, the way a cloud
+ * deployment 30-100 ms away would (benchmarks of round trips).
  *
  * When listening it prints ONE JSON line on stdout:
  *   {"url":"http://127.0.0.1:PORT","adminKey":"...","testClock":false,"data":null,"pid":123}
@@ -22,6 +26,10 @@
  *   GET  /_test/clock       -> {"now":ms,"frozen":bool}
  *   POST /_test/clock       {"now":ms} freezes there | {"advanceMs":n} | {"resume":true}
  *   POST /_test/reset       -> {"ok":true}: empty database, real-time clock
+ *   GET  /_test/calls       -> {"calls":{"mutation qbSessions:nextMessage":3,...}}: /api calls
+ *                              counted by kind and path since start or the last reset
+ *   POST /_test/calls       -> the same, then the counts start again from zero
+ *   POST /_test/delay       {"ms": n} -> {"ms": n}: from now on hold each /api call n ms
  */
 import { randomBytes, createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -43,6 +51,7 @@ type Options = {
   data: string | null;
   maxBodyBytes: number;
   verbose: boolean;
+  delayMs: number;
 };
 
 function parseOptions(argv: string[]): Options {
@@ -56,6 +65,7 @@ function parseOptions(argv: string[]): Options {
       data: { type: "string" },
       "max-body-bytes": { type: "string", default: String(DEFAULT_MAX_BODY_BYTES) },
       verbose: { type: "boolean", default: false },
+      "delay-ms": { type: "string", default: "0" },
     },
     strict: true,
   });
@@ -63,6 +73,8 @@ function parseOptions(argv: string[]): Options {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: not a port number: ${values.port}`);
   const maxBodyBytes = Number(values["max-body-bytes"]);
   if (!Number.isInteger(maxBodyBytes) || maxBodyBytes <= 0) throw new Error(`--max-body-bytes: not a positive integer`);
+  const delayMs = Number(values["delay-ms"]);
+  if (!Number.isInteger(delayMs) || delayMs < 0 || delayMs > 60_000) throw new Error("--delay-ms: a whole number of ms, 0..60000");
   const adminKey = values["admin-key"] ?? process.env.CONVEX_DEPLOY_KEY ?? randomBytes(24).toString("base64url");
   if (adminKey === "") throw new Error("--admin-key / CONVEX_DEPLOY_KEY is empty");
   return {
@@ -73,6 +85,7 @@ function parseOptions(argv: string[]): Options {
     data: values.data === undefined ? null : resolve(values.data),
     maxBodyBytes,
     verbose: values.verbose,
+    delayMs,
   };
 }
 
@@ -261,6 +274,8 @@ async function main(): Promise<void> {
   log(`loaded ${runtime.moduleCount} modules from ${convexDir}`);
   if (snapshot !== null) log(restored === null ? `new data file ${snapshot.path}` : `restored ${restored} documents from ${snapshot.path}`);
 
+  const calls = new Map<string, number>();
+  let delayMs = options.delayMs;
   const udfRoutes: Record<string, UdfKind> = {
     "/api/query": "query",
     "/api/mutation": "mutation",
@@ -275,6 +290,9 @@ async function main(): Promise<void> {
       if (req.method !== "POST") throw new HttpError(405, "MethodNotAllowed", `${req.method} is not supported on ${route}; use POST`);
       const caller = authenticate(req.headers.authorization, options.adminKey);
       const call = parseUdfRequest(await readJson(req, options.maxBodyBytes));
+      const counted = `${kind} ${call.path}`;
+      calls.set(counted, (calls.get(counted) ?? 0) + 1);
+      if (delayMs > 0) await new Promise((done) => setTimeout(done, delayMs));
       const requestId = newRequestId();
       const started = performance.now();
       const result = await runtime.call(kind, call.path, call.args, caller, requestId);
@@ -314,6 +332,20 @@ async function main(): Promise<void> {
         throw new HttpError(405, "MethodNotAllowed", `${req.method} is not supported on ${route}`);
       }
       sendJson(res, 200, clock.state());
+      return;
+    }
+    if (clock !== null && route === "/_test/calls" && (req.method === "GET" || req.method === "POST")) {
+      sendJson(res, 200, { calls: Object.fromEntries([...calls.entries()].sort()) });
+      if (req.method === "POST") calls.clear();
+      return;
+    }
+    if (clock !== null && route === "/_test/delay" && req.method === "POST") {
+      const body = (await readJson(req, options.maxBodyBytes)) as { ms?: unknown };
+      if (typeof body?.ms !== "number" || !Number.isInteger(body.ms) || body.ms < 0 || body.ms > 60_000) {
+        throw badJson("expected {\"ms\": n} with n a whole number 0..60000");
+      }
+      delayMs = body.ms;
+      sendJson(res, 200, { ms: delayMs });
       return;
     }
     if (clock !== null && route === "/_test/reset" && req.method === "POST") {

@@ -10,66 +10,34 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from support.bridge import PASSWORD, USERNAME, RunningBridge, bridge_settings, serve_bridge
+from support.bridge import (
+    PASSWORD,
+    USERNAME,
+    RunningBridge,
+    bridge_settings,
+    qbwc,
+    serve_bridge,
+)
 from support.qbwc_simulator import QbwcSimulator, SoapClient
-from support.world import World, build_world
+from support.world import World
 
 MINUTE_MS = 60_000
-
-
-@pytest.fixture
-def world(convex: Any) -> World:
-    return build_world(convex.url, convex.admin_key)
-
-
-@pytest.fixture
-def bridge(convex: Any) -> Iterator[RunningBridge]:
-    with serve_bridge(
-        bridge_settings(convex.url, convex.admin_key, QBWC_BATCH_SIZE="25")
-    ) as running:
-        yield running
-
-
-def qbwc(bridge: RunningBridge, world: World, **options: Any) -> QbwcSimulator:
-    return QbwcSimulator(bridge.soap_url, USERNAME, PASSWORD, world.quickbooks, **options)
-
-
-def send_request(soap: SoapClient, ticket: str) -> str:
-    """One sendRequestXML as QBWC makes it after the first (no HCP response)."""
-    return str(
-        soap.call(
-            "sendRequestXML",
-            ticket=ticket,
-            strHCPResponse="",
-            strCompanyFileName="",
-            qbXMLCountry="US",
-            qbXMLMajorVers=13,
-            qbXMLMinorVers=0,
-        )
-    )
-
-
-def stock(world: World) -> None:
-    """Opening counts at the warehouse (these are adjustments QuickBooks must see too)."""
-    for sku, count in {"00123": 500, "1E5": 40, "FLT-200": 120, "GSK-9": 35, "PMP-1": 12}.items():
-        world.adjust(sku, "WH", count, mode="set", memo="Opening count")
 
 
 def test_happy_path_syncs_every_event_once_and_books_agree(
     world: World, bridge: RunningBridge
 ) -> None:
-    stock(world)
+    world.open_stock()
     world.transfer("00123", "WH", "TRUCK-1", 50, memo="Restock truck 1")
     world.transfer("FLT-200", "WH", "STORE", 10)
     same_site = world.transfer("1E5", "WH", "WH-DOCK", 5)
     world.adjust("GSK-9", "WH", -3, reason="DAMAGE", memo="Crushed & torn <box>")
     assert same_site["qbStatus"] == "not_required"
 
-    report = qbwc(bridge, world).run_session()
+    report = qbwc(bridge, world.quickbooks).run_session()
 
     assert report.authenticate_result[1] == ""
     assert report.percents[-1] == 100
@@ -80,17 +48,17 @@ def test_happy_path_syncs_every_event_once_and_books_agree(
     world.assert_books_agree()
 
     # The next scheduled run finds nothing to do.
-    again = qbwc(bridge, world).run_session()
+    again = qbwc(bridge, world.quickbooks).run_session()
     assert again.authenticate_result[1] == "none"
     assert again.calls == ["serverVersion", "clientVersion", "authenticate", "closeConnection"]
 
 
 def test_batches_report_progress_until_done(world: World, convex: Any) -> None:
-    stock(world)
+    world.open_stock()
     for _ in range(30):
         world.transfer("00123", "WH", "TRUCK-1", 1)
     with serve_bridge(bridge_settings(convex.url, convex.admin_key, QBWC_BATCH_SIZE="10")) as small:
-        report = qbwc(small, world).run_session()
+        report = qbwc(small, world.quickbooks).run_session()
     assert len(report.requests) == 4  # 35 events, 10 per exchange
     assert report.percents == sorted(report.percents) and report.percents[-1] == 100
     assert all(0 < p < 100 for p in report.percents[:-1])
@@ -101,32 +69,32 @@ def test_batches_report_progress_until_done(world: World, convex: Any) -> None:
 def test_bad_password_is_refused_and_repeated_failures_are_slowed(
     world: World, bridge: RunningBridge
 ) -> None:
-    stock(world)
+    world.open_stock()
     for _ in range(4):
         report = QbwcSimulator(bridge.soap_url, USERNAME, "wrong", world.quickbooks).run_session()
         assert report.authenticate_result == ["", "nvu"]
     # Throttled now: even the right password waits its turn.
-    assert qbwc(bridge, world).run_session().authenticate_result == ["", "nvu"]
+    assert qbwc(bridge, world.quickbooks).run_session().authenticate_result == ["", "nvu"]
     assert world.quickbooks.transactions == []
 
 
 def test_record_locked_is_retried_after_the_backoff(
     world: World, bridge: RunningBridge, convex: Any
 ) -> None:
-    stock(world)
+    world.open_stock()
     moved = world.transfer("00123", "WH", "TRUCK-1", 7)
     world.quickbooks.lock_next(moved["refNumber"])
 
-    first = qbwc(bridge, world).run_session()
+    first = qbwc(bridge, world.quickbooks).run_session()
     assert first.percents[-1] == 100
     failed = world.state(moved["refNumber"])
     assert failed["qbStatus"] == "failed" and failed["retryCount"] == 1
     assert "3175" in failed["lastError"]
 
     # Not due yet: the next run has nothing to send.
-    assert qbwc(bridge, world).run_session().authenticate_result[1] == "none"
+    assert qbwc(bridge, world.quickbooks).run_session().authenticate_result[1] == "none"
     convex.advance_clock(MINUTE_MS + 1)
-    qbwc(bridge, world).run_session()
+    qbwc(bridge, world.quickbooks).run_session()
     assert world.state(moved["refNumber"])["qbStatus"] == "applied"
     world.assert_exactly_once()
     world.assert_books_agree()
@@ -135,13 +103,13 @@ def test_record_locked_is_retried_after_the_backoff(
 def test_invalid_reference_goes_dead_until_mapped_and_retried(
     world: World, bridge: RunningBridge
 ) -> None:
-    stock(world)
+    world.open_stock()
     world.admin.mutation(
         "parts:upsertBatch",
         {"parts": [{"sku": "NEW-1", "name": "New part", "qbItemFullName": "Not In QB"}]},
     )
     world.adjust("NEW-1", "WH", 4)
-    qbwc(bridge, world).run_session()
+    qbwc(bridge, world.quickbooks).run_session()
     dead = world.state("AD-000006")
     assert dead["qbStatus"] == "dead"
     assert "3140" in dead["lastError"] and "map it" in dead["lastError"]
@@ -151,7 +119,7 @@ def test_invalid_reference_goes_dead_until_mapped_and_retried(
         "parts:upsertBatch", {"parts": [{"sku": "NEW-1", "qbItemFullName": "Hardware:New part"}]}
     )
     world.admin.mutation("qbQueue:retryFailedEvent", {"eventId": dead["eventId"]})
-    qbwc(bridge, world).run_session()
+    qbwc(bridge, world.quickbooks).run_session()
     assert world.state("AD-000006")["qbStatus"] == "applied"
     assert world.quickbooks.count_by_ref("AD-000006") == 1
 
@@ -159,18 +127,21 @@ def test_invalid_reference_goes_dead_until_mapped_and_retried(
 def test_lost_response_is_looked_up_not_resent(
     world: World, bridge: RunningBridge, convex: Any
 ) -> None:
-    stock(world)
+    world.open_stock()
     moved = world.transfer("00123", "WH", "TRUCK-1", 9)
     world.quickbooks.lose_next_response()
 
-    cut = qbwc(bridge, world).run_session()
+    cut = qbwc(bridge, world.quickbooks).run_session()
     assert cut.interrupted
     assert world.quickbooks.count_by_ref(moved["refNumber"]) == 1  # QuickBooks saved it
     assert world.state(moved["refNumber"])["qbStatus"] == "in_flight"
 
-    # Before the lease lapses nothing is touched; after, the next run asks QuickBooks first.
-    convex.advance_clock(bridge.settings.lease_seconds * 1000 + 1)
-    after = qbwc(bridge, world).run_session()
+    # While the session could still post, nothing is touched: its claims are nobody else's work.
+    assert qbwc(bridge, world.quickbooks).run_session().authenticate_result[1] == "none"
+    assert world.state(moved["refNumber"])["qbStatus"] == "in_flight"
+    # Once it is over (silent past its TTL), the next run asks QuickBooks first.
+    convex.advance_clock(bridge.settings.session_ttl_seconds * 1000 + 1)
+    after = qbwc(bridge, world.quickbooks).run_session()
     assert any("TransferInventoryQueryRq" in request for request in after.requests)
     state = world.state(moved["refNumber"])
     assert state["qbStatus"] == "applied"
@@ -182,16 +153,16 @@ def test_lost_response_is_looked_up_not_resent(
 def test_lookup_that_finds_nothing_sends_the_event(
     world: World, bridge: RunningBridge, convex: Any
 ) -> None:
-    stock(world)
-    qbwc(bridge, world).run_session()
+    world.open_stock()
+    qbwc(bridge, world.quickbooks).run_session()
     moved = world.transfer("PMP-1", "WH", "STORE", 2)
     # A session claims and sends it, then dies before QuickBooks runs the request.
     soap = SoapClient(bridge.soap_url)
     ticket = soap.call("authenticate", strUserName=USERNAME, strPassword=PASSWORD)[0]
-    request = send_request(soap, ticket)
+    request = soap.send_request(ticket)
     assert moved["refNumber"] in request  # claimed and sent, but QuickBooks never ran it
-    convex.advance_clock(bridge.settings.lease_seconds * 1000 + 1)
-    qbwc(bridge, world).run_session()
+    convex.advance_clock(bridge.settings.session_ttl_seconds * 1000 + 1)
+    qbwc(bridge, world.quickbooks).run_session()
     assert world.state(moved["refNumber"])["qbStatus"] == "applied"
     world.assert_exactly_once()
     world.assert_books_agree()
@@ -200,26 +171,26 @@ def test_lookup_that_finds_nothing_sends_the_event(
 def test_whole_message_parse_error_releases_the_batch(
     world: World, bridge: RunningBridge, convex: Any
 ) -> None:
-    stock(world)
+    world.open_stock()
     world.quickbooks.reject_next_message()
-    report = qbwc(bridge, world).run_session()
+    report = qbwc(bridge, world.quickbooks).run_session()
     assert report.percents == [-1]
     assert report.last_error is not None and "0x80040400" in report.last_error
     assert world.queue()["counts"]["failed"] == 5
     convex.advance_clock(MINUTE_MS + 1)
-    qbwc(bridge, world).run_session()
+    qbwc(bridge, world.quickbooks).run_session()
     assert world.queue()["counts"]["applied"] == 5
     world.assert_exactly_once()
     world.assert_books_agree()
 
 
 def test_bridge_restart_between_send_and_receive(world: World, convex: Any) -> None:
-    stock(world)
+    world.open_stock()
     settings = bridge_settings(convex.url, convex.admin_key)
     with serve_bridge(settings) as first:
         soap = SoapClient(first.soap_url)
         ticket = soap.call("authenticate", strUserName=USERNAME, strPassword=PASSWORD)[0]
-        request = send_request(soap, ticket)
+        request = soap.send_request(ticket)
     response = world.quickbooks.process(request)
     with serve_bridge(settings) as second:
         soap = SoapClient(second.soap_url)
@@ -235,19 +206,19 @@ def test_bridge_restart_between_send_and_receive(world: World, convex: Any) -> N
 def test_quickbooks_not_running_ends_the_session_cleanly(
     world: World, bridge: RunningBridge
 ) -> None:
-    stock(world)
+    world.open_stock()
     world.quickbooks.stop()
-    report = qbwc(bridge, world).run_session()
+    report = qbwc(bridge, world.quickbooks).run_session()
     assert report.connection_error_answer == "done"
     assert world.queue()["counts"]["pending"] == 5
     world.quickbooks.start()
-    qbwc(bridge, world).run_session()
+    qbwc(bridge, world.quickbooks).run_session()
     assert world.queue()["counts"]["applied"] == 5
 
 
 def test_unknown_ticket_gets_a_clear_message(bridge: RunningBridge, world: World) -> None:
     soap = SoapClient(bridge.soap_url)
-    assert send_request(soap, "forged") == ""
+    assert soap.send_request("forged") == ""
     assert "unknown or has expired" in soap.call("getLastError", ticket="forged")
     assert (
         int(
@@ -261,11 +232,11 @@ def test_unknown_ticket_gets_a_clear_message(bridge: RunningBridge, world: World
 
 
 def test_expired_ticket_is_refused(world: World, bridge: RunningBridge, convex: Any) -> None:
-    stock(world)
+    world.open_stock()
     soap = SoapClient(bridge.soap_url)
     ticket = soap.call("authenticate", strUserName=USERNAME, strPassword=PASSWORD)[0]
     convex.advance_clock(bridge.settings.session_ttl_seconds * 1000 + 1)
-    assert send_request(soap, ticket) == ""
+    assert soap.send_request(ticket) == ""
     assert "expired" in soap.call("getLastError", ticket=ticket)
     assert world.queue()["counts"]["pending"] == 5
 
@@ -273,16 +244,16 @@ def test_expired_ticket_is_refused(world: World, bridge: RunningBridge, convex: 
 def test_old_qbxml_version_kills_transfers_with_a_reason(
     world: World, bridge: RunningBridge
 ) -> None:
-    stock(world)
+    world.open_stock()
     moved = world.transfer("00123", "WH", "TRUCK-1", 3)
-    qbwc(bridge, world, qbxml_major=8, qbxml_minor=0).run_session()
+    qbwc(bridge, world.quickbooks, qbxml_major=8, qbxml_minor=0).run_session()
     dead = world.state(moved["refNumber"])
     assert dead["qbStatus"] == "dead" and "10.0" in dead["lastError"]
     assert world.quickbooks.count_by_ref(moved["refNumber"]) == 0
 
 
 def test_old_web_connector_is_refused(world: World, bridge: RunningBridge) -> None:
-    report = qbwc(bridge, world, client_version="1.5.0.0").run_session()
+    report = qbwc(bridge, world.quickbooks, client_version="1.5.0.0").run_session()
     assert report.last_error is not None and report.last_error.startswith("E:")
     assert "authenticate" not in report.calls
 

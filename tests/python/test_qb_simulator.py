@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC
+from datetime import UTC, date
 from decimal import Decimal
 from typing import Any
 
@@ -20,10 +20,18 @@ from support.qb_simulator import (
 from support.qbwc_simulator import QuickBooksUnavailable, RequestRejected, ResponseLost
 from support.qbxml_schema import assert_valid, load_schema
 
+from qbwc_bridge.contract import ClaimedEvent
 from qbwc_bridge.qbxml import render
+from qbwc_bridge.qbxml.render import OnError
+from qbwc_bridge.versions import QbxmlVersion
 
 OCCURRED = 1710041400000  # 2024-03-10 UTC
 TXN_ID = re.compile(r"^[0-9A-F]+-\d{10}$")
+
+
+def guid(n: int, kind: int = 0) -> str:
+    """A GUID per test event, e.g. {0123ABCD-0000-4000-8000-000000000001}."""
+    return f"{{0123ABCD-000{kind}-4000-8000-{n:012d}}}"
 
 
 @pytest.fixture
@@ -45,6 +53,7 @@ def adjustment(n: int = 1, **overrides: Any) -> dict[str, Any]:
         "mode": "send",
         "type": "adjustment",
         "refNumber": f"AD-{n:06d}",
+        "externalGuid": guid(n),
         "occurredAt": OCCURRED,
         "memo": "count & <fix>",
         "account": {"fullName": "Shrinkage"},
@@ -62,6 +71,7 @@ def transfer(n: int = 1, **overrides: Any) -> dict[str, Any]:
         "mode": "send",
         "type": "transfer",
         "refNumber": f"TR-{n:06d}",
+        "externalGuid": guid(n, kind=1),
         "occurredAt": OCCURRED,
         "fromSite": {"fullName": "Main"},
         "toSite": {"fullName": "Truck"},
@@ -71,15 +81,16 @@ def transfer(n: int = 1, **overrides: Any) -> dict[str, Any]:
     return event
 
 
-def message(*events: dict[str, Any], on_error: str = "continueOnError") -> str:
-    batch = render.render_batch(list(events), "13.0", tz=UTC, on_error=on_error)  # type: ignore[arg-type]
+def message(*events: dict[str, Any], on_error: OnError = "continueOnError") -> str:
+    claimed = [ClaimedEvent.from_payload(event) for event in events]
+    batch = render.render_batch(claimed, QbxmlVersion(13, 0), tz=UTC, on_error=on_error)
     assert batch.refusals == ()
     assert batch.xml is not None
     return batch.xml
 
 
 def run(
-    qb: QuickBooksSimulator, *events: dict[str, Any], on_error: str = "continueOnError"
+    qb: QuickBooksSimulator, *events: dict[str, Any], on_error: OnError = "continueOnError"
 ) -> list[etree._Element]:
     """Sends one message; returns the Rs elements of the (schema-valid) answer."""
     root = assert_valid(qb.process(message(*events, on_error=on_error)))
@@ -100,6 +111,7 @@ def test_adjustment_is_saved_with_a_txn_id_and_moves_qoh(qb: QuickBooksSimulator
     assert TXN_ID.match(txn_id)
     assert rs.findtext("InventoryAdjustmentRet/RefNumber") == "AD-000001"
     assert rs.findtext("InventoryAdjustmentRet/Memo") == "count & <fix>"
+    assert rs.findtext("InventoryAdjustmentRet/ExternalGUID") == guid(1)
     assert qb.qoh("SKU-1", "Main") == Decimal(8)
     assert qb.count_by_ref("AD-000001") == 1
     (txn,) = qb.transactions
@@ -109,6 +121,7 @@ def test_adjustment_is_saved_with_a_txn_id_and_moves_qoh(qb: QuickBooksSimulator
         "2024-03-10",
     )
     assert [(line.item.full_name, line.quantity) for line in txn.lines] == [("SKU-1", Decimal(-2))]
+    assert txn.external_guid == guid(1)
 
 
 def test_adjustment_without_site_counts_at_no_site(qb: QuickBooksSimulator) -> None:
@@ -121,6 +134,8 @@ def test_transfer_moves_stock_between_sites(qb: QuickBooksSimulator) -> None:
     (rs,) = run(qb, transfer())
     assert status(rs) == ("t1:1", 0, "Info")
     assert rs.findtext("TransferInventoryRet/TransferInventoryLineRet/QuantityTransferred") == "3"
+    assert rs.findtext("TransferInventoryRet/ExternalGUID") == guid(1, kind=1)
+    assert qb.transactions[0].external_guid == guid(1, kind=1)
     assert (qb.qoh("SKU-1", "Main"), qb.qoh("SKU-1", "Truck")) == (7, 3)
     assert qb.qoh_table() == {("SKU-1", "Main"): 7, ("SKU-1", "Truck"): 3}
 
@@ -220,7 +235,26 @@ def test_lookup_finds_a_saved_transaction_by_ref_number(qb: QuickBooksSimulator)
     assert status(found) == ("t1:1", 0, "Info")
     rets = found.findall("TransferInventoryRet")
     assert [ret.findtext("TxnID") for ret in rets] == [saved.findtext("TransferInventoryRet/TxnID")]
-    assert rets[0].find("TransferInventoryLineRet") is None  # IncludeLineItems not asked
+    # What tells our transaction from a namesake: its GUID, sites and lines (IncludeLineItems).
+    assert rets[0].findtext("ExternalGUID") == guid(1, kind=1)
+    assert rets[0].findtext("FromInventorySiteRef/FullName") == "Main"
+    assert rets[0].findtext("ToInventorySiteRef/FullName") == "Truck"
+    lines = rets[0].findall("TransferInventoryLineRet")
+    assert [
+        (ln.findtext("ItemRef/FullName"), ln.findtext("QuantityTransferred")) for ln in lines
+    ] == [("SKU-1", "3")]
+
+
+def test_query_without_include_line_items_returns_no_lines(qb: QuickBooksSimulator) -> None:
+    run(qb, transfer())
+    query = message(transfer(mode="lookup")).replace(
+        "<IncludeLineItems>true</IncludeLineItems>", ""
+    )
+    assert "IncludeLineItems" not in query
+    rs = assert_valid(qb.process(query)).find("QBXMLMsgsRs/TransferInventoryQueryRs")
+    (ret,) = rs.findall("TransferInventoryRet")
+    assert ret.find("TransferInventoryLineRet") is None
+    assert ret.findtext("ExternalGUID") == guid(1, kind=1)  # header fields still come back
 
 
 def test_lookup_without_match_answers_status_1(qb: QuickBooksSimulator) -> None:
@@ -241,6 +275,50 @@ def test_lookup_does_not_confuse_kinds(qb: QuickBooksSimulator) -> None:
     run(qb, adjustment(1, refNumber="X-1"))
     (rs,) = run(qb, transfer(1, mode="lookup", refNumber="X-1"))
     assert status(rs)[1] == 1
+
+
+def test_hand_entered_adjustment_has_no_guid_and_moves_stock(qb: QuickBooksSimulator) -> None:
+    txn = qb.enter_adjustment_by_hand(
+        "AD-000001", "Shrinkage", [("SKU-1", -4)], site="Main", txn_date=date(2024, 3, 10)
+    )
+    assert txn.external_guid is None
+    assert qb.qoh("SKU-1", "Main") == 6
+    assert qb.count_by_ref("AD-000001") == 1
+    # The event's lookup finds it by RefNumber: no ExternalGUID, the content to compare.
+    (rs,) = run(qb, adjustment(1, mode="lookup"))
+    assert status(rs) == ("a1:1", 0, "Info")
+    (ret,) = rs.findall("InventoryAdjustmentRet")
+    assert ret.findtext("TxnID") == txn.txn_id
+    assert ret.find("ExternalGUID") is None
+    assert ret.findtext("AccountRef/FullName") == "Shrinkage"
+    assert ret.findtext("InventorySiteRef/FullName") == "Main"
+    assert ret.findtext("InventoryAdjustmentLineRet/QuantityDifference") == "-4"
+
+
+def test_hand_entered_and_bridge_sent_namesakes_differ_by_guid(qb: QuickBooksSimulator) -> None:
+    """RefNumbers are not unique in QuickBooks: a lookup returns both, the GUID tells them apart."""
+    qb.enter_adjustment_by_hand(
+        "AD-000001", "Shrinkage", [("SKU-1", 1)], txn_date=date(2024, 3, 10)
+    )
+    run(qb, adjustment(1))
+    (rs,) = run(qb, adjustment(1, mode="lookup"))
+    assert [ret.findtext("ExternalGUID") for ret in rs.findall("InventoryAdjustmentRet")] == [
+        None,
+        guid(1),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("account", "site", "item"),
+    [("Nope", None, "SKU-1"), ("Shrinkage", "Attic", "SKU-1"), ("Shrinkage", None, "GHOST")],
+)
+def test_entering_by_hand_unknown_names_is_a_test_bug(
+    qb: QuickBooksSimulator, account: str, site: str | None, item: str
+) -> None:
+    with pytest.raises(SimulatorError):
+        qb.enter_adjustment_by_hand("AD-1", account, [(item, 1)], site=site)
+    assert qb.transactions == []
+    assert qb.qoh_table() == {("SKU-1", "Main"): 10}
 
 
 def test_exact_ref_number_and_line_items_queries(qb: QuickBooksSimulator) -> None:
@@ -345,10 +423,20 @@ GOOD = message(adjustment())
         ),
         GOOD.replace("AD-000001", "AD-0000000001"),  # RefNumber > 11
         GOOD.replace("count &amp; &lt;fix&gt;", "count ✓"),  # outside ISO-8859-1
+        GOOD.replace(guid(1), "{not-a-guid}"),  # GUIDTYPE
         GOOD.replace('<?qbxml version="13.0"?>', ""),
         GOOD.replace('<?qbxml version="13.0"?>', '<?qbxml version="14.0"?>'),
     ],
-    ids=["garbage", "unclosed", "order", "length", "non-latin1", "no-version", "future-version"],
+    ids=[
+        "garbage",
+        "unclosed",
+        "order",
+        "length",
+        "non-latin1",
+        "bad-guid",
+        "no-version",
+        "future-version",
+    ],
 )
 def test_invalid_messages_fail_whole_with_0x80040400(qb: QuickBooksSimulator, bad: str) -> None:
     with pytest.raises(RequestRejected) as caught:

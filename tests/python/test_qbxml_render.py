@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,12 +12,15 @@ import pytest
 from lxml import etree
 from support.qbxml_schema import assert_valid
 
+from qbwc_bridge.contract import ClaimedEvent
 from qbwc_bridge.qbxml import render
-from qbwc_bridge.qbxml.model import PayloadError, QueueEvent
 from qbwc_bridge.qbxml.text import to_qb_text, truncate
+from qbwc_bridge.versions import QbxmlVersion
 
 # 2024-03-10T03:30:00Z: still March 9th in California.
 OCCURRED = 1710041400000.0
+GUID_ADJ = "{0123ABCD-0000-4000-8000-000000000001}"
+GUID_TR = "{0123ABCD-0000-4000-8000-000000000002}"
 
 
 def adjustment(**overrides: Any) -> dict[str, Any]:
@@ -26,6 +30,7 @@ def adjustment(**overrides: Any) -> dict[str, Any]:
         "mode": "send",
         "type": "adjustment",
         "refNumber": "AD-000001",
+        "externalGuid": GUID_ADJ,
         "occurredAt": OCCURRED,
         "memo": "Cycle count",
         "retryCount": 0,
@@ -46,6 +51,7 @@ def transfer(**overrides: Any) -> dict[str, Any]:
         "mode": "send",
         "type": "transfer",
         "refNumber": "TR-000001",
+        "externalGuid": GUID_TR,
         "occurredAt": OCCURRED,
         "memo": None,
         "retryCount": 0,
@@ -59,10 +65,22 @@ def transfer(**overrides: Any) -> dict[str, Any]:
     return event
 
 
+def claimed(payloads: Sequence[dict[str, Any]]) -> list[ClaimedEvent]:
+    """The queue's payloads as the gateway hands them over: parsed once."""
+    return [ClaimedEvent.from_payload(payload) for payload in payloads]
+
+
+def batch_of(
+    payloads: Sequence[dict[str, Any]], version: str = "13.0", **kwargs: Any
+) -> render.RenderedBatch:
+    kwargs.setdefault("tz", UTC)
+    return render.render_batch(claimed(payloads), QbxmlVersion.parse(version), **kwargs)
+
+
 def render_valid(
     events: list[dict[str, Any]], version: str = "13.0", **kwargs: Any
 ) -> etree._Element:
-    batch = render.render_batch(events, version, tz=UTC, **kwargs)
+    batch = batch_of(events, version, **kwargs)
     assert batch.refusals == (), batch.refusals
     assert batch.xml is not None
     return assert_valid(batch.xml)
@@ -76,7 +94,7 @@ def request(root: etree._Element, index: int = 0) -> etree._Element:
 
 
 def test_message_has_declaration_version_instruction_and_continue_on_error() -> None:
-    batch = render.render_batch([adjustment()], "13.0", tz=UTC)
+    batch = batch_of([adjustment()])
     assert batch.xml is not None
     assert batch.xml.startswith('<?xml version="1.0" encoding="utf-8"?>\n<?qbxml version="13.0"?>')
     root = assert_valid(batch.xml)
@@ -90,7 +108,7 @@ def test_stop_on_error_can_be_asked_for() -> None:
 
 
 def test_request_id_is_the_claim_token_and_requests_are_reported() -> None:
-    batch = render.render_batch([adjustment(), transfer()], "13.0", tz=UTC)
+    batch = batch_of([adjustment(), transfer()])
     root = assert_valid(batch.xml or "")
     assert [rq.get("requestID") for rq in root.find("QBXMLMsgsRq")] == ["evt_adj1:1", "evt_tr1:1"]
     assert [(r.event_id, r.claim_token, r.ref_number, r.mode, r.kind) for r in batch.requests] == [
@@ -100,14 +118,8 @@ def test_request_id_is_the_claim_token_and_requests_are_reported() -> None:
 
 
 def test_older_version_goes_into_the_instruction() -> None:
-    batch = render.render_batch([adjustment()], "12.0", tz=UTC)
+    batch = batch_of([adjustment()], "12.0")
     assert '<?qbxml version="12.0"?>' in (batch.xml or "")
-
-
-@pytest.mark.parametrize("bad", ["13", "v13.0", "", "13.0.1"])
-def test_malformed_version_is_a_configuration_error(bad: str) -> None:
-    with pytest.raises(ValueError, match="qbXML version"):
-        render.render_batch([adjustment()], bad)
 
 
 # -- adjustments ---------------------------------------------------------------------------
@@ -120,6 +132,7 @@ def test_adjustment_by_full_names_without_site() -> None:
         "TxnDate",
         "RefNumber",
         "Memo",
+        "ExternalGUID",
         "InventoryAdjustmentLineAdd",
     ]
     assert add.findtext("AccountRef/FullName") == "Inventory Shrinkage"
@@ -160,7 +173,7 @@ def test_adjustment_prefers_list_ids_and_names_the_site() -> None:
 
 
 def test_txn_date_is_counted_in_the_given_timezone() -> None:
-    batch = render.render_batch([adjustment()], "13.0", tz=ZoneInfo("America/Los_Angeles"))
+    batch = batch_of([adjustment()], tz=ZoneInfo("America/Los_Angeles"))
     assert "<TxnDate>2024-03-09</TxnDate>" in (batch.xml or "")
 
 
@@ -171,6 +184,7 @@ def test_absent_optional_keys_are_fine() -> None:
         "mode": "send",
         "type": "adjustment",
         "refNumber": "AD-000009",
+        "externalGuid": GUID_ADJ,
         "occurredAt": OCCURRED,
         "account": {"fullName": "Shrinkage"},
         "lines": [{"sku": "SKU-9", "quantity": 1}],
@@ -208,6 +222,7 @@ def test_transfer_between_sites() -> None:
         "FromInventorySiteRef",
         "ToInventorySiteRef",
         "Memo",
+        "ExternalGUID",
         "TransferInventoryLineAdd",
         "TransferInventoryLineAdd",
     ]
@@ -232,11 +247,18 @@ def test_lookup_filters_by_ref_number_within_a_date_window(event: dict[str, Any]
     rq = request(render_valid([event]))
     assert rq.tag == tag
     assert rq.get("requestID") == event["claimToken"]
-    assert [child.tag for child in rq] == ["TxnDateRangeFilter", "RefNumberFilter"]
+    assert [child.tag for child in rq] == [
+        "TxnDateRangeFilter",
+        "RefNumberFilter",
+        "IncludeLineItems",
+    ]
     assert rq.findtext("TxnDateRangeFilter/FromTxnDate") == "2024-03-08"
     assert rq.findtext("TxnDateRangeFilter/ToTxnDate") == "2024-03-12"
     assert rq.findtext("RefNumberFilter/MatchCriterion") == "StartsWith"
     assert rq.findtext("RefNumberFilter/RefNumber") == event["refNumber"]
+    # The matches come back with their lines, so Convex can tell ours from a namesake.
+    assert rq.findtext("IncludeLineItems") == "true"
+    assert rq.find(".//ExternalGUID") is None  # a query filters by RefNumber, never by GUID
 
 
 def test_lookup_needs_no_mapping() -> None:
@@ -265,9 +287,79 @@ def test_mixed_batch_keeps_order() -> None:
     ]
 
 
-def test_queue_event_objects_render_too() -> None:
-    root = render_valid([QueueEvent.from_payload(adjustment())])  # type: ignore[list-item]
-    assert request(root).tag == "InventoryAdjustmentAddRq"
+# -- ExternalGUID --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event", "tag", "version"),
+    [
+        (adjustment(), "InventoryAdjustment", "9.0"),
+        (adjustment(), "InventoryAdjustment", "13.0"),
+        (transfer(memo="Restock"), "TransferInventory", "10.0"),
+        (transfer(memo="Restock"), "TransferInventory", "13.0"),
+    ],
+)
+def test_adds_carry_the_event_guid_from_qbxml_9(
+    event: dict[str, Any], tag: str, version: str
+) -> None:
+    add = request(render_valid([event], version)).find(f"{tag}Add")
+    assert add.findtext("ExternalGUID") == event["externalGuid"]
+    tags = [child.tag for child in add]
+    # Schema order (also checked by render_valid): right after Memo, right before the lines.
+    guid = tags.index("ExternalGUID")
+    assert (tags[guid - 1], tags[guid + 1]) == ("Memo", f"{tag}LineAdd")
+
+
+def test_guid_follows_refs_when_there_is_no_memo() -> None:
+    add = request(render_valid([adjustment(memo=None)])).find("InventoryAdjustmentAdd")
+    assert [child.tag for child in add][3:5] == ["ExternalGUID", "InventoryAdjustmentLineAdd"]
+
+
+@pytest.mark.parametrize("version", ["8.0", "7.0", "1.0"])
+def test_no_guid_below_qbxml_9(version: str) -> None:
+    """Before 9.0 QuickBooks does not know the element: it would refuse the whole message."""
+    batch = batch_of([adjustment()], version)
+    assert batch.refusals == ()
+    add = request(assert_valid(batch.xml or "")).find("InventoryAdjustmentAdd")
+    assert add.find("ExternalGUID") is None
+    assert "ExternalGUID" not in (batch.xml or "")
+
+
+def test_each_add_carries_its_own_guid() -> None:
+    events = [
+        adjustment(eventId="a1", claimToken="a1:1", externalGuid=GUID_ADJ),
+        transfer(eventId="t1", claimToken="t1:1", externalGuid=GUID_TR),
+    ]
+    root = render_valid(events)
+    assert [rq.findtext("*/ExternalGUID") for rq in root.find("QBXMLMsgsRq")] == [
+        GUID_ADJ,
+        GUID_TR,
+    ]
+
+
+@pytest.mark.parametrize(
+    "guid",
+    [
+        "not-a-guid",
+        "0123ABCD-0000-4000-8000-000000000001",  # no braces
+        "{0123ABCD-0000-4000-8000-00000000001}",  # one digit short
+        "{0123ABCD-0000-4000-8000-000000000001} ",
+        "{0123ABCG-0000-4000-8000-000000000001}",
+    ],
+)
+def test_a_guid_quickbooks_would_reject_is_refused(guid: str) -> None:
+    """QuickBooks checks GUIDTYPE: one bad GUID would fail the whole message, every event in it."""
+    reason = refusal_for(adjustment(externalGuid=guid)).reason
+    assert "ExternalGUID" in reason
+    assert "queue bug" in reason
+    # Below 9.0 the GUID is not sent, so it cannot hurt.
+    assert batch_of([adjustment(externalGuid=guid)], "8.0").refusals == ()
+
+
+def test_lower_case_guid_is_a_guid() -> None:
+    guid = GUID_ADJ.lower()
+    add = request(render_valid([adjustment(externalGuid=guid)])).find("InventoryAdjustmentAdd")
+    assert add.findtext("ExternalGUID") == guid
 
 
 # -- quantities ------------------------------------------------------------------------------
@@ -377,7 +469,7 @@ def test_tricky_names_validate_and_round_trip(name: str) -> None:
         account={"listId": None, "fullName": f"Shrink {name}"[:159]},
         lines=[{"sku": "SKU-1", "item": {"listId": None, "fullName": name}, "quantity": 1}],
     )
-    batch = render.render_batch([event], "13.0", tz=UTC)
+    batch = batch_of([event])
     assert batch.xml is not None
     assert all(ord(char) <= 0xFF for char in batch.xml)
     add = request(assert_valid(batch.xml)).find("InventoryAdjustmentAdd")
@@ -416,7 +508,7 @@ def test_transfer_memo_with_emoji_validates() -> None:
 
 
 def refusal_for(event: dict[str, Any], version: str = "13.0") -> render.Refusal:
-    batch = render.render_batch([event], version, tz=UTC)
+    batch = batch_of([event], version)
     assert batch.xml is None
     assert batch.requests == ()
     (refusal,) = batch.refusals
@@ -436,7 +528,7 @@ def test_transfers_need_qbxml_10(mode: str) -> None:
 
 
 def test_adjustments_still_render_below_10() -> None:
-    batch = render.render_batch([adjustment(), transfer()], "8.0", tz=UTC)
+    batch = batch_of([adjustment(), transfer()], "8.0")
     assert [r.event_id for r in batch.requests] == ["evt_adj1"]
     assert [r.event_id for r in batch.refusals] == ["evt_tr1"]
     assert '<?qbxml version="8.0"?>' in (batch.xml or "")
@@ -504,35 +596,7 @@ def test_refusals_leave_the_rest_of_the_batch_alone() -> None:
         transfer(eventId="bad", claimToken="bad:1", toSite=None),
         transfer(eventId="ok2", claimToken="ok2:1"),
     ]
-    batch = render.render_batch(events, "13.0", tz=UTC)
+    batch = batch_of(events)
     assert [r.event_id for r in batch.refusals] == ["bad"]
     root = assert_valid(batch.xml or "")
     assert [rq.get("requestID") for rq in root.find("QBXMLMsgsRq")] == ["ok1:1", "ok2:1"]
-
-
-def test_unreadable_payload_with_ids_is_refused() -> None:
-    reason = refusal_for(adjustment(mode="resend")).reason
-    assert "unreadable event" in reason
-    assert "mode" in reason
-
-
-def test_payload_without_ids_is_a_contract_error() -> None:
-    event = adjustment()
-    del event["claimToken"]
-    with pytest.raises(PayloadError, match="claimToken"):
-        render.render_batch([event], "13.0")
-
-
-@pytest.mark.parametrize(
-    ("overrides", "needle"),
-    [
-        ({"occurredAt": "yesterday"}, "occurredAt"),
-        ({"lines": [{"sku": "X", "quantity": "2"}]}, "quantity"),
-        ({"lines": "SKU-1"}, "lines"),
-        ({"account": "Shrinkage"}, "account"),
-        ({"type": "sale"}, "type"),
-    ],
-)
-def test_payload_shape_errors_are_named(overrides: dict[str, Any], needle: str) -> None:
-    with pytest.raises(PayloadError, match=needle):
-        QueueEvent.from_payload(adjustment(**overrides))

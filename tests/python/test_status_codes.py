@@ -30,9 +30,9 @@ BUSINESS_SAVE = (
             1000,
             "Error",
             "There has been an internal error when processing the request.",
-            "transient",
+            "retryable",
         ),
-        (1010, "Error", "System not available", "transient"),
+        (1010, "Error", "System not available", "retryable"),
         (1030, "Error", "This request is not supported by this implementation.", "permanent"),
         (1060, "Error", 'The request ID "x" is invalid', "permanent"),
         (2000, "Error", "", "permanent"),
@@ -44,12 +44,12 @@ BUSINESS_SAVE = (
         (3120, "Error", 'Object "x" specified in the request cannot be found.', "permanent"),
         (3140, "Error", 'There is an invalid reference to QuickBooks Item "SKU-1"', "permanent"),
         (3150, "Error", "There is a missing element", "permanent"),
-        (3170, "Error", "There was an error when modifying. The record is locked.", "transient"),
+        (3170, "Error", "There was an error when modifying. The record is locked.", "retryable"),
         (
             3170,
             "Error",
             "There was an error when modifying. Modified by another user.",
-            "transient",
+            "retryable",
         ),
         (3170, "Error", "There was an error when modifying. Invalid amount.", "permanent"),
         (
@@ -58,15 +58,15 @@ BUSINESS_SAVE = (
             "An attempt was made to modify a Transfer with a date before the closing date",
             "permanent",
         ),
-        (3175, "Error", "", "transient"),
-        (3176, "Error", "There was an error when locking the list", "transient"),
-        (3180, "Error", LOCKED_SAVE, "transient"),
-        (3180, "Error", "There was an error when saving. The record is in use.", "transient"),
+        (3175, "Error", "", "retryable"),
+        (3176, "Error", "There was an error when locking the list", "retryable"),
+        (3180, "Error", LOCKED_SAVE, "retryable"),
+        (3180, "Error", "There was an error when saving. The record is in use.", "retryable"),
         (3180, "Error", BUSINESS_SAVE, "permanent"),
         (3180, "Error", "", "permanent"),
-        (3200, "Error", 'The provided edit sequence "1" is out-of-date.', "transient"),
+        (3200, "Error", 'The provided edit sequence "1" is out-of-date.', "retryable"),
         (3210, "Error", "The transaction is not balanced.", "permanent"),
-        (3231, "Error", "The request has not been processed.", "transient"),
+        (3231, "Error", "The request has not been processed.", "retryable"),
         (
             3250,
             "Error",
@@ -76,10 +76,10 @@ BUSINESS_SAVE = (
         (3260, "Error", "Insufficient permission level to perform this action.", "permanent"),
         (3261, "Error", "", "permanent"),
         (9150, "Error", "", "permanent"),
-        (3999, "Error", "something new", "transient"),
-        (1999, "Error", "", "transient"),
-        (12345, "Error", "", "transient"),
-        (-1, "Error", "", "transient"),
+        (3999, "Error", "something new", "retryable"),
+        (1999, "Error", "", "retryable"),
+        (12345, "Error", "", "retryable"),
+        (-1, "Error", "", "retryable"),
     ],
 )
 def test_classification(code: int, severity: str, message: str, kind: str) -> None:
@@ -121,7 +121,7 @@ def test_unknown_codes_say_they_are_unknown() -> None:
 
 def test_severity_and_message_are_optional() -> None:
     assert classify(0).kind == "success"
-    assert classify(3175).kind == "transient"
+    assert classify(3175).kind == "retryable"
 
 
 @pytest.mark.parametrize("rule", STATUS_TABLE, ids=lambda rule: f"{rule.low}-{rule.high}")

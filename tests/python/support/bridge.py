@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +13,8 @@ from qbwc_bridge.config import Settings, load_settings
 from qbwc_bridge.convex_gateway import ConvexGateway
 from qbwc_bridge.server import build_wsgi_app, create_server, server_url, stop_server
 from qbwc_bridge.sync import SyncService
+
+from .qbwc_simulator import QbwcSimulator, QuickBooks
 
 USERNAME = "qbwc-test"
 PASSWORD = "s3cret-password"
@@ -56,3 +58,14 @@ def serve_bridge(
         stop_server(server)
         thread.join(timeout=10)
         assert not thread.is_alive(), "bridge server did not stop"
+
+
+def qbwc(
+    bridge: RunningBridge | Sequence[RunningBridge], quickbooks: QuickBooks, **options: Any
+) -> QbwcSimulator:
+    """A Web Connector with the right credentials, pointed at one bridge (or several, in turn)."""
+    bridges = [bridge] if isinstance(bridge, RunningBridge) else list(bridge)
+    urls = [b.soap_url for b in bridges]
+    return QbwcSimulator(
+        urls[0] if len(urls) == 1 else urls, USERNAME, PASSWORD, quickbooks, **options
+    )

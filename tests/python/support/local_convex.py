@@ -192,6 +192,15 @@ class LocalConvex:
         """Moves the server clock forward by `ms` (a frozen clock stays frozen). Returns the new time."""
         return int(self._test_route("/_test/clock", {"advanceMs": ms})["now"])
 
+    def calls(self, reset: bool = False) -> dict[str, int]:
+        """/api calls the runtime ran, by "kind path" (e.g. "mutation qbSessions:nextMessage")."""
+        reply = self._test_route("/_test/calls", {} if reset else None)
+        return {str(k): int(v) for k, v in reply["calls"].items()}
+
+    def set_delay(self, ms: int) -> None:
+        """From now on every /api call waits `ms` first (a deployment that far away)."""
+        self._test_route("/_test/delay", {"ms": ms})
+
     def resume_clock(self) -> int:
         """Lets a frozen clock tick with real time again, from where it stands."""
         return int(self._test_route("/_test/clock", {"resume": True})["now"])

@@ -116,6 +116,7 @@ class SimTransaction:
     site: ListEntry | None = None
     from_site: ListEntry | None = None
     to_site: ListEntry | None = None
+    external_guid: str | None = None
 
 
 @dataclass
@@ -259,6 +260,45 @@ class QuickBooksSimulator:
     def count_by_ref(self, ref_number: str) -> int:
         """How many transactions carry this RefNumber: exactly-once means 1."""
         return len(self.find_by_ref(ref_number))
+
+    def enter_adjustment_by_hand(
+        self,
+        ref_number: str,
+        account: str,
+        lines: Iterable[tuple[str, Decimal | int]],
+        site: str | None = None,
+        txn_date: date | None = None,
+    ) -> SimTransaction:
+        """Someone types an inventory adjustment into QuickBooks (no ExternalGUID)."""
+        account_entry = self._accounts.get(account)
+        site_entry = None if site is None else self._sites.get(site)
+        if account_entry is None or (site is not None and site_entry is None):
+            raise SimulatorError(
+                f"no account {account!r} or site {site!r} in the simulated company"
+            )
+        moves = []
+        for item, quantity in lines:
+            entry = self._items.get(item)
+            if entry is None:
+                raise SimulatorError(f"no item {item!r} in the simulated company")
+            moves.append((entry, Decimal(quantity)))
+        for entry, quantity in moves:
+            self._qoh[(entry.list_id, site_entry.list_id if site_entry else None)] += quantity
+        txn_id, number, created = self._txn_fields()
+        txn = SimTransaction(
+            txn_id=txn_id,
+            txn_number=number,
+            kind="InventoryAdjustment",
+            ref_number=ref_number,
+            txn_date=txn_date or self.clock().astimezone().date(),
+            memo="entered by hand",
+            lines=tuple(SimLine(self._line_id(), entry, quantity) for entry, quantity in moves),
+            time_created=created,
+            account=account_entry,
+            site=site_entry,
+        )
+        self.transactions.append(txn)
+        return txn
 
     # -- faults ---------------------------------------------------------------------
 
@@ -503,6 +543,7 @@ class QuickBooksSimulator:
             time_created=created,
             account=account,
             site=site,
+            external_guid=add.findtext("ExternalGUID"),
         )
         self.transactions.append(txn)
         return [txn]
@@ -534,6 +575,7 @@ class QuickBooksSimulator:
             time_created=created,
             from_site=from_site,
             to_site=to_site,
+            external_guid=add.findtext("ExternalGUID"),
         )
         self.transactions.append(txn)
         return [txn]
@@ -626,6 +668,8 @@ class QuickBooksSimulator:
             self._ref(ret, "ToInventorySiteRef", txn.to_site)
         if txn.memo is not None:
             _sub(ret, "Memo", txn.memo)
+        if txn.external_guid is not None:
+            _sub(ret, "ExternalGUID", txn.external_guid)
         if include_lines:
             for line in txn.lines:
                 self._line_ret(ret, txn.kind, line)

@@ -12,6 +12,7 @@ its faults are exceptions this module knows how to route like QBWC does.
 from __future__ import annotations
 
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -56,11 +57,47 @@ class SessionReport:
 
 
 class SoapClient:
-    """Raw SOAP 1.1 envelopes, as QBWC sends them (document/literal, Intuit namespace)."""
+    """Raw SOAP 1.1 envelopes, as QBWC sends them (document/literal, Intuit namespace).
 
-    def __init__(self, url: str, timeout: float = 30.0):
-        self.url = url
+    Given several URLs it takes them in turn, one per call: bridges behind a
+    load balancer, each call landing on another one.
+    """
+
+    def __init__(self, url: str | Sequence[str], timeout: float = 30.0):
+        self.urls = [url] if isinstance(url, str) else list(url)
+        self._next = 0
         self.timeout = timeout
+
+    @property
+    def url(self) -> str:
+        url = self.urls[self._next % len(self.urls)]
+        self._next += 1
+        return url
+
+    def send_request(self, ticket: str, hcp_response: str = "", major: int = 13) -> str:
+        """One sendRequestXML as QBWC makes it (the HCP response only on the first)."""
+        return str(
+            self.call(
+                "sendRequestXML",
+                ticket=ticket,
+                strHCPResponse=hcp_response,
+                strCompanyFileName="",
+                qbXMLCountry="US",
+                qbXMLMajorVers=major,
+                qbXMLMinorVers=0,
+            )
+        )
+
+    def receive(self, ticket: str, response: str = "", hresult: str = "", message: str = "") -> int:
+        return int(
+            self.call(
+                "receiveResponseXML",
+                ticket=ticket,
+                response=response,
+                hresult=hresult,
+                message=message,
+            )
+        )
 
     def call(self, method: str, **params: Any) -> Any:
         envelope = etree.Element(f"{{{SOAP_NS}}}Envelope", nsmap={"soap": SOAP_NS})
@@ -120,7 +157,7 @@ class RequestRejected(Exception):
 
 @dataclass
 class QbwcSimulator:
-    url: str
+    url: str | Sequence[str]
     username: str
     password: str
     quickbooks: QuickBooks

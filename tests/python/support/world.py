@@ -12,9 +12,12 @@ from typing import Any
 
 from convex.http_client import ConvexHttpClient
 
+from convex import ConvexError
+
 from .qb_simulator import QuickBooksSimulator
 
 EMPLOYEE = "emp-ana"
+OPENING_COUNTS = {"00123": 500, "1E5": 40, "FLT-200": 120, "GSK-9": 35, "PMP-1": 12}
 SITES = {
     "WH": "Main Warehouse",
     "WH-DOCK": "Main Warehouse",
@@ -67,6 +70,19 @@ class World:
             **extra,
         }
         return dict(self.employee.mutation("inventory:createAdjustmentEvent", args))
+
+    def open_stock(self) -> None:
+        """Opening counts at the warehouse (adjustments QuickBooks must see too): AD-000001..5."""
+        for sku, count in OPENING_COUNTS.items():
+            self.adjust(sku, "WH", count, mode="set", memo="Opening count")
+
+    def refusal(self, path: str, **args: Any) -> dict[str, Any]:
+        """The error data of an employee mutation that must be refused."""
+        try:
+            self.employee.mutation(path, args)
+        except ConvexError as error:
+            return dict(error.data)
+        raise AssertionError(f"{path} was not refused")
 
     def state(self, ref_number: str) -> dict[str, Any]:
         return dict(self.admin.query("qbQueue:getEventState", {"refNumber": ref_number}))
