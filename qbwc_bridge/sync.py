@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ParamSpec, TypeVar
@@ -61,7 +62,10 @@ def _never_raise(
                 log.error("convex_unavailable", call=method.__name__, error=str(error))
                 return fallback(error)
             except Exception as error:
-                log.exception("sync_call_failed", call=method.__name__)
+                # The id ties the traceback in the log to what the operator saw.
+                log.exception(
+                    "sync_call_failed", call=method.__name__, error_id=uuid.uuid4().hex[:12]
+                )
                 return fallback(error)
             finally:
                 structlog.contextvars.clear_contextvars()
@@ -115,6 +119,8 @@ class SyncService:
 
     @_never_raise(lambda error: ["", qbwc.AUTH_BUSY])
     def authenticate(self, user: str, password: str) -> list[str]:
+        """An internal error answers "busy" (QBWC tries again at its next run), never
+        "nvu", which QBWC would show as a wrong password."""
         wait = self.throttle.retry_after(user)
         if wait > 0:
             log.warning("auth_throttled", user=user, retry_after_seconds=round(wait))
