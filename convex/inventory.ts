@@ -2,7 +2,7 @@ import { paginationOptsValidator } from "convex/server";
 import { v } from "convex/values";
 import type { Doc, Id } from "./_generated/dataModel";
 import type { DatabaseReader, DatabaseWriter } from "./_generated/server";
-import { employeeMutation, employeeQuery } from "./lib/auth";
+import { adminMutation, employeeMutation, employeeQuery } from "./lib/auth";
 import { ERROR_CODES, VOIDABLE_QB_STATUSES } from "./lib/constants";
 import { fail } from "./lib/errors";
 import {
@@ -19,9 +19,12 @@ import {
   resolveLineParts,
   increaseCannotFall,
   sameQbSite,
+  type LineInput,
   type NewLine,
 } from "./lib/ledger";
+import { mappingRef, recordMappingChange } from "./lib/mappingLog";
 import { queueState, transition } from "./lib/queue";
+import { isAdmin, mayVoid } from "./lib/roles";
 import {
   codeText,
   fullNameText,
@@ -32,6 +35,7 @@ import {
   reasonText,
   requireQuantity,
   siteNameText,
+  skuText,
 } from "./lib/validate";
 import { vAdjustmentMode, vEventStatus, vEventType, vQbStatus } from "./schema";
 
@@ -40,6 +44,14 @@ const vLine = v.object({
   partId: v.optional(v.id("inventory_parts")),
   quantity: v.number(),
 });
+
+/** Every line's quantity and SKU checked before anything is read or written. */
+function checkLines(lines: LineInput[], quantityRule: Parameters<typeof requireQuantity>[2] = {}) {
+  for (const line of lines) {
+    requireQuantity(line.quantity, "quantity", quantityRule);
+    if (line.sku !== undefined) skuText(line.sku);
+  }
+}
 
 const singleLine = (args: { sku?: string; partId?: Id<"inventory_parts">; quantity?: number }) =>
   args.sku === undefined && args.partId === undefined && args.quantity === undefined
@@ -65,14 +77,16 @@ export const createTransferEvent = employeeMutation({
   handler: async (ctx, args) => {
     const now = Date.now();
     const lines = collectLines(singleLine(args), args.lines);
-    for (const line of lines) requireQuantity(line.quantity, "quantity");
+    checkLines(lines);
     const memo = memoText(args.memo);
     const occurredAt = occurredAtOrNow(args.occurredAt, now);
-    if (args.fromLocation.trim() === args.toLocation.trim()) {
-      fail(ERROR_CODES.SAME_LOCATION, "From and to locations must differ.", { location: args.fromLocation });
+    const fromCode = codeText(args.fromLocation, "fromLocation");
+    const toCode = codeText(args.toLocation, "toLocation");
+    if (fromCode === toCode) {
+      fail(ERROR_CODES.SAME_LOCATION, "From and to locations must differ.", { location: fromCode });
     }
-    const from = await requireActiveLocation(ctx.db, args.fromLocation.trim());
-    const to = await requireActiveLocation(ctx.db, args.toLocation.trim());
+    const from = await requireActiveLocation(ctx.db, fromCode);
+    const to = await requireActiveLocation(ctx.db, toCode);
     const resolved = await resolveLineParts(ctx.db, lines);
     for (const { part, quantity } of resolved) {
       await changeBalance(ctx.db, part._id, from._id, -quantity, (available) =>
@@ -124,13 +138,11 @@ export const createAdjustmentEvent = employeeMutation({
   handler: async (ctx, args) => {
     const now = Date.now();
     const lines = collectLines(singleLine(args), args.lines);
-    for (const line of lines) {
-      requireQuantity(line.quantity, "quantity", args.mode === "set" ? { allowZero: true } : { allowNegative: true });
-    }
+    checkLines(lines, args.mode === "set" ? { allowZero: true } : { allowNegative: true });
     const memo = memoText(args.memo);
     const occurredAt = occurredAtOrNow(args.occurredAt, now);
-    const location = await requireActiveLocation(ctx.db, args.location.trim());
-    const reasonCode = args.reasonCode.trim();
+    const location = await requireActiveLocation(ctx.db, codeText(args.location, "location"));
+    const reasonCode = codeText(args.reasonCode, "reasonCode");
     const reason = await requireActiveReason(ctx.db, reasonCode);
     const resolved = await resolveLineParts(ctx.db, lines);
     const newLines: NewLine[] = [];
@@ -183,7 +195,9 @@ export const createAdjustmentEvent = employeeMutation({
 /**
  * Cancels an event QuickBooks never saw, reversing its balance effect exactly.
  * Once QuickBooks has it (or may have it: in flight) only a compensating event
- * is honest, so those are refused with their own codes.
+ * is honest, so those are refused with their own codes. Employees void their
+ * own events; voiding someone else's takes an admin (FORBIDDEN otherwise,
+ * checked before anything else about the event is revealed).
  */
 export const voidEvent = employeeMutation({
   args: { eventId: v.id("inventory_events"), reason: v.string() },
@@ -192,6 +206,13 @@ export const voidEvent = employeeMutation({
     const event = await ctx.db.get(args.eventId);
     if (event === null) {
       fail(ERROR_CODES.EVENT_NOT_FOUND, `No event ${args.eventId}.`, { eventId: args.eventId });
+    }
+    // The admin lookup is only needed when the caller is not the creator.
+    const own = event.createdBy === ctx.actor.subject;
+    if (!mayVoid(ctx.actor.subject, !own && (await isAdmin(ctx.db, ctx.actor.subject)), event)) {
+      fail(ERROR_CODES.FORBIDDEN, `Only the employee who recorded ${event.refNumber}, or an admin, may void it.`, {
+        eventId: event._id,
+      });
     }
     if (event.status === "voided") {
       fail(ERROR_CODES.ALREADY_VOIDED, `Event ${event.refNumber} is already voided.`, { eventId: event._id });
@@ -219,8 +240,11 @@ export const voidEvent = employeeMutation({
   },
 });
 
-/** Creates or updates a location by code. Repeating the same call writes nothing. */
-export const upsertLocation = employeeMutation({
+/**
+ * Creates or updates a location by code (admins only). Repeating the same call
+ * writes nothing; a change of its QuickBooks site is recorded in the mapping log.
+ */
+export const upsertLocation = adminMutation({
   args: {
     code: v.string(),
     name: v.optional(v.string()),
@@ -237,6 +261,15 @@ export const upsertLocation = employeeMutation({
       qbSiteFullName: siteNameText(args.qbSiteFullName, "qbSiteFullName"),
     };
     const existing = await findLocationByCode(ctx.db, code);
+    const siteChange = {
+      kind: "site" as const,
+      key: code,
+      changedBy: ctx.actor.subject,
+      source: "inventory:upsertLocation",
+      old: mappingRef(existing?.qbSiteListId, existing?.qbSiteFullName),
+      new: mappingRef(fields.qbSiteListId ?? existing?.qbSiteListId, fields.qbSiteFullName ?? existing?.qbSiteFullName),
+      at: Date.now(),
+    };
     if (existing === null) {
       const id = await ctx.db.insert("inventory_locations", {
         code,
@@ -245,6 +278,7 @@ export const upsertLocation = employeeMutation({
         qbSiteListId: fields.qbSiteListId,
         qbSiteFullName: fields.qbSiteFullName,
       });
+      await recordMappingChange(ctx.db, siteChange);
       return { locationId: id, result: "created" as const };
     }
     if (fields.active === false && existing.active) {
@@ -258,12 +292,17 @@ export const upsertLocation = employeeMutation({
         });
       }
     }
-    return { locationId: existing._id, result: await patchChanged(ctx, existing, fields) };
+    const result = await patchChanged(ctx, existing, fields);
+    await recordMappingChange(ctx.db, siteChange);
+    return { locationId: existing._id, result };
   },
 });
 
-/** Creates or updates the QuickBooks account a reason code posts to. */
-export const upsertReasonAccount = employeeMutation({
+/**
+ * Creates or updates the QuickBooks account a reason code posts to (admins
+ * only). A change of the account is recorded in the mapping log.
+ */
+export const upsertReasonAccount = adminMutation({
   args: {
     reasonCode: v.string(),
     description: v.optional(v.string()),
@@ -283,6 +322,15 @@ export const upsertReasonAccount = employeeMutation({
       .query("inventory_reason_accounts")
       .withIndex("by_reasonCode", (q) => q.eq("reasonCode", reasonCode))
       .unique();
+    const accountChange = {
+      kind: "account" as const,
+      key: reasonCode,
+      changedBy: ctx.actor.subject,
+      source: "inventory:upsertReasonAccount",
+      old: mappingRef(existing?.qbAccountListId, existing?.qbAccountFullName),
+      new: mappingRef(fields.qbAccountListId ?? existing?.qbAccountListId, fields.qbAccountFullName ?? existing?.qbAccountFullName),
+      at: Date.now(),
+    };
     if (existing === null) {
       if (fields.qbAccountListId === undefined && fields.qbAccountFullName === undefined) {
         fail(ERROR_CODES.INVALID_ARGUMENT, "A reason code needs a QuickBooks account (qbAccountListId or qbAccountFullName).", {
@@ -290,9 +338,12 @@ export const upsertReasonAccount = employeeMutation({
         });
       }
       const id = await ctx.db.insert("inventory_reason_accounts", { reasonCode, ...fields, active: fields.active ?? true });
+      await recordMappingChange(ctx.db, accountChange);
       return { reasonAccountId: id, result: "created" as const };
     }
-    return { reasonAccountId: existing._id, result: await patchChanged(ctx, existing, fields) };
+    const result = await patchChanged(ctx, existing, fields);
+    await recordMappingChange(ctx.db, accountChange);
+    return { reasonAccountId: existing._id, result };
   },
 });
 

@@ -1,10 +1,11 @@
 import { v } from "convex/values";
 import type { Doc } from "./_generated/dataModel";
 import { internalMutation, type DatabaseReader } from "./_generated/server";
-import { DESCRIPTION_MAX, ERROR_CODES, MAX_PART_UPSERT_BATCH, NAME_MAX, SKU_MAX } from "./lib/constants";
+import { DESCRIPTION_MAX, ERROR_CODES, IMPORTER_ACTOR, MAX_PART_UPSERT_BATCH, NAME_MAX } from "./lib/constants";
 import { fail } from "./lib/errors";
 import { findPartBySku } from "./lib/ledger";
-import { fullNameText, listIdText, optionalText } from "./lib/validate";
+import { mappingRef, recordMappingChange } from "./lib/mappingLog";
+import { fullNameText, listIdText, optionalText, skuText } from "./lib/validate";
 import { partFields } from "./schema";
 
 const vPartInput = v.object(partFields);
@@ -48,11 +49,7 @@ export const upsertBatch = internalMutation({
     }
     const seen = new Set<string>();
     const inputs = args.parts.map((input) => {
-      if (input.sku === "" || input.sku.length > SKU_MAX) {
-        fail(ERROR_CODES.INVALID_ARGUMENT, `SKU must be 1 to ${SKU_MAX} characters: "${input.sku.slice(0, 40)}".`, {
-          sku: input.sku.slice(0, SKU_MAX),
-        });
-      }
+      skuText(input.sku);
       if (seen.has(input.sku)) {
         fail(ERROR_CODES.DUPLICATE_SKU, `SKU "${input.sku}" appears twice in one batch.`, { sku: input.sku });
       }
@@ -76,6 +73,18 @@ export const upsertBatch = internalMutation({
     });
 
     const lookup = await partLookup(ctx.db, inputs.map((input) => input.sku));
+    const now = Date.now();
+    // The deploy key carries no identity: the importer is "who" in the mapping log.
+    const recordItemMapping = async (sku: string, existing: Doc<"inventory_parts"> | null, fields: PartFields) =>
+      await recordMappingChange(ctx.db, {
+        kind: "item",
+        key: sku,
+        changedBy: IMPORTER_ACTOR,
+        source: "parts:upsertBatch",
+        old: mappingRef(existing?.qbItemListId, existing?.qbItemFullName),
+        new: mappingRef(fields.qbItemListId ?? existing?.qbItemListId, fields.qbItemFullName ?? existing?.qbItemFullName),
+        at: now,
+      });
     let created = 0;
     let updated = 0;
     let unchanged = 0;
@@ -86,7 +95,10 @@ export const upsertBatch = internalMutation({
       if (existing === null) {
         created += 1;
         changes.push({ sku, action: "create", fields: given.map(([key]) => key).sort() });
-        if (!args.dryRun) await ctx.db.insert("inventory_parts", { sku, ...Object.fromEntries(given) });
+        if (!args.dryRun) {
+          await ctx.db.insert("inventory_parts", { sku, ...Object.fromEntries(given) });
+          await recordItemMapping(sku, null, fields);
+        }
         continue;
       }
       const changed = given.filter(([key, value]) => existing[key as keyof PartFields] !== value);
@@ -96,7 +108,10 @@ export const upsertBatch = internalMutation({
       }
       updated += 1;
       changes.push({ sku, action: "update", fields: changed.map(([key]) => key).sort() });
-      if (!args.dryRun) await ctx.db.patch(existing._id, Object.fromEntries(changed));
+      if (!args.dryRun) {
+        await ctx.db.patch(existing._id, Object.fromEntries(changed));
+        await recordItemMapping(sku, existing, fields);
+      }
     }
     changes.sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0));
     return { created, updated, unchanged, changes };
