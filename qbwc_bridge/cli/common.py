@@ -26,4 +26,4 @@ class CliError(Exception):
 
 def gateway_for(settings: Settings) -> ConvexGateway:
     url, key = settings.require_convex()
-    return ConvexGateway(url, key)
+    return ConvexGateway.from_settings(settings, url, key)

@@ -6,19 +6,17 @@ import argparse
 from pathlib import Path
 
 from qbwc_bridge import __version__
-from qbwc_bridge.auth import LoginThrottle, check_password_hash
+from qbwc_bridge.auth import check_password_hash
 from qbwc_bridge.cli.common import EXIT_OK, Commands
 from qbwc_bridge.config import ConfigError, Settings
-from qbwc_bridge.convex_gateway import ConvexGateway
-from qbwc_bridge.logging import get_logger
+from qbwc_bridge.logging import get_logger, register_secret
 
 log = get_logger("qbwc_bridge.cli")
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from qbwc_bridge.local_runtime import LocalRuntimeError, start_local_runtime
-    from qbwc_bridge.server import build_wsgi_app, create_server, server_url
-    from qbwc_bridge.sync import SyncService
+    from qbwc_bridge.server import build_bridge, server_url
 
     settings.require_credentials()
     if settings.qbwc_password_hash:
@@ -33,6 +31,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         except LocalRuntimeError as error:
             raise ConfigError(str(error)) from None
         url, key = runtime.url, runtime.admin_key
+        register_secret(key)
         log.warning(
             "LOCAL_CONVEX_RUNTIME",
             message="No CONVEX_URL: using the local Convex runtime. State is LOCAL to this machine "
@@ -47,15 +46,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     else:
         url, key = settings.require_convex()
     try:
-        gateway = ConvexGateway(url, key)
-        sync = SyncService(settings, gateway, LoginThrottle())
-        server = create_server(
-            build_wsgi_app(sync, gateway), args.host or settings.host, _port(args, settings)
-        )
+        bridge = build_bridge(settings, url, key, args.host or settings.host, _port(args, settings))
+        server = bridge.server
         log.info(
             "serving",
             url=f"{server_url(server)}/qbwc",
             wsdl=f"{server_url(server)}/qbwc?wsdl",
+            metrics="on" if settings.metrics_token else "off",
             version=__version__,
         )
         try:

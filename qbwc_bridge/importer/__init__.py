@@ -36,7 +36,7 @@ from qbwc_bridge.importer.report import Report
 from qbwc_bridge.importer.rows import build_plan, trim
 from qbwc_bridge.importer.source import SourceError, decode, records
 from qbwc_bridge.importer.upload import MAX_BATCH_PARTS, Gateway, Progress, UploadFailed, upload
-from qbwc_bridge.logging import configure_logging
+from qbwc_bridge.logging import configure_logging, known_secrets
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 """1 = bad rows, or Convex refused or could not be reached part-way."""
@@ -159,8 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def gateway_factory() -> ConvexGateway:
         settings = load_settings(env_file=args.env_file)
-        configure_logging(settings.log_format, settings.log_level)
+        configure_logging(settings.log_format, settings.log_level, secrets=known_secrets(settings))
         url, key = settings.require_convex()
-        return ConvexGateway(url, key)
+        return ConvexGateway.from_settings(settings, url, key)
 
     return run(args, gateway_factory)
