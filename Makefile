@@ -8,7 +8,7 @@ QBWC_USERNAME ?= qbwc-demo
 QBWC_PASSWORD ?= demo-password-123
 PORT ?= 8080
 
-.PHONY: setup codegen check-codegen test test-ts test-py lint run demo bench clean
+.PHONY: setup codegen check-codegen test test-ts test-py lint run demo bench soak clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -56,6 +56,10 @@ demo: setup
 bench: setup
 	npx vitest run tests/convex/scale.test.ts
 	$(BIN)/python tests/bench/run_all.py
+
+# Not part of `make test`: 60 s of abuse against a bridge while a Web Connector syncs.
+soak: setup
+	$(BIN)/python tests/soak/soak.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

@@ -6,7 +6,7 @@
  */
 import { v } from "convex/values";
 import { internalMutation, internalQuery } from "./_generated/server";
-import { vAuthenticateResult, vClaimResult, vReceiveResult, vResponse, vSendResult, vSessionView } from "./lib/contract";
+import { vAuthenticateResult, vClaimResult, vCompanyFact, vReceiveResult, vResponse, vSendResult, vSessionView } from "./lib/contract";
 import { endSession, lastError, nextRequest, openSession, recordResponse, refuseClaims } from "./lib/sync";
 
 /** authenticate: open a session (or say "none" / "busy"). Repeating it with the same ticket repeats the answer. */
@@ -24,6 +24,8 @@ export const nextMessage = internalMutation({
     limit: v.number(),
     companyFile: v.optional(v.string()),
     qbXmlVersion: v.optional(v.string()),
+    hcp: v.optional(v.array(vCompanyFact)),
+    listMaxAgeMs: v.optional(v.number()),
   },
   returns: vSendResult,
   handler: async (ctx, args) => await nextRequest(ctx.db, args, Date.now()),

@@ -7,6 +7,8 @@ import {
   QB_STATUSES,
   SESSION_STATUSES,
 } from "./lib/constants";
+import { qbTables, vQueryRequest } from "./lib/qbTables";
+import { adminTables } from "./lib/adminTables";
 
 const literals = <T extends string>(values: readonly T[]) =>
   v.union(...values.map((value) => v.literal(value)));
@@ -31,7 +33,7 @@ export const partFields = {
 
 export default defineSchema({
   // The user's existing parts table, extended with optional QuickBooks mapping.
-  inventory_parts: defineTable(partFields).index("by_sku", ["sku"]),
+  inventory_parts: defineTable(partFields).index("by_sku", ["sku"]).index("by_qbItemListId", ["qbItemListId"]),
 
   inventory_locations: defineTable({
     code: v.string(),
@@ -88,8 +90,12 @@ export default defineSchema({
     // the transaction, so the next claim (in a later session) must look it up
     // before anything is sent again.
     qbLookupRequired: v.optional(v.boolean()),
-    // qbStatus "held": why a person must decide (shown by `qbwc-bridge status`).
+    // qbStatus "held": why (shown by `qbwc-bridge status`). "mapping": it waits for
+    // a mapping and moves on by itself once fixed; "conflict": a person decides.
     holdReason: v.optional(v.string()),
+    holdKind: v.optional(v.union(v.literal("mapping"), v.literal("conflict"))),
+    // What a mapping hold waits for, e.g. "item:<partId>", "site:<locationId>", "account:<reasonId>".
+    holdKeys: v.optional(v.array(v.string())),
     lastError: v.optional(v.string()),
     lastStatusCode: v.optional(v.string()),
     qbTxnId: v.optional(v.string()),
@@ -144,7 +150,13 @@ export default defineSchema({
     lastError: v.optional(v.string()),
     // The message sent and not answered yet: its answer must carry these requestIDs.
     outstanding: v.optional(
-      v.object({ messageId: v.string(), requestIds: v.array(v.string()), sentAt: v.number() }),
+      v.object({
+        messageId: v.string(),
+        requestIds: v.array(v.string()),
+        sentAt: v.number(),
+        // The reads among them (company facts, list pages), so their answers find their way.
+        reads: v.optional(v.array(vQueryRequest)),
+      }),
     ),
     // The last send/receive call, so a transport retry of it returns the same answer.
     lastCall: v.optional(
@@ -160,6 +172,10 @@ export default defineSchema({
 
   // Named counters: event sequence (refNumbers) and per-qbStatus counts, so
   // status reporting never scans the events table.
+  ...qbTables,
+
+  ...adminTables,
+
   inventory_counters: defineTable({
     name: v.string(),
     value: v.number(),

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,6 +26,16 @@ DEFAULT_QBXML_VERSION = QbxmlVersion(13, 0)
 QBXML_VERSIONS = (QbxmlVersion(1, 0), QbxmlVersion(16, 0))
 LOG_FORMATS = ("json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+KIB, MIB = 1024, 1024 * 1024
+# QBWC gives up on one SOAP reply after 100 s (.NET's SoapHttpClientProtocol default timeout),
+# so all Convex work of one SOAP call, retries included, must end well before that: the
+# budget is capped at 80 s, leaving room for rendering, the password hash and the proxy.
+# The default, 30 s, is two read timeouts: a Convex function answers in milliseconds, so
+# one that has not answered twice in a row will not answer the third time either; QBWC's
+# next run (minutes later) is the better retry, and the thread is free for others sooner.
+MAX_CONVEX_BUDGET_SECONDS = 80
+# A METRICS_TOKEN shorter than this is too easy to guess from outside.
+MIN_METRICS_TOKEN_CHARS = 16
 
 
 class ConfigError(ValueError):
@@ -44,12 +55,21 @@ class Settings:
     min_client_version: tuple[int, ...]
     company_file: str
     postpone_seconds: int
+    # Pull QuickBooks' lists again when older than this (0: only on `refresh-lists`).
+    list_max_age_hours: int
     log_format: str
     log_level: str
     host: str
     port: int
     # None: the bridge machine's local zone.
     qb_timezone: tzinfo | None
+    convex_connect_timeout_seconds: int = 5
+    convex_read_timeout_seconds: int = 15
+    convex_retry_budget_seconds: int = 30
+    max_response_body_bytes: int = 10 * MIB
+    max_soap_body_bytes: int = 128 * KIB
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    metrics_token: str | None = None
 
     @property
     def has_credentials(self) -> bool:
@@ -140,6 +160,50 @@ def _url(env: Mapping[str, str]) -> str | None:
     return raw.rstrip("/")
 
 
+def _trusted_proxies(env: Mapping[str, str]) -> tuple[IPv4Network | IPv6Network, ...]:
+    raw = env.get("TRUSTED_PROXIES", "").strip()
+    networks = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        try:
+            networks.append(ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(
+                "TRUSTED_PROXIES must be IP addresses or networks separated by commas "
+                f"(e.g. 127.0.0.1, 10.0.0.0/8), got {item[:60]!r}."
+            ) from None
+    return tuple(networks)
+
+
+def _metrics_token(env: Mapping[str, str]) -> str | None:
+    raw = env.get("METRICS_TOKEN", "").strip()
+    if raw == "":
+        return None
+    if len(raw) < MIN_METRICS_TOKEN_CHARS or not raw.isprintable() or " " in raw:
+        raise ConfigError(
+            f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_CHARS} printable characters "
+            "without spaces (e.g. from `openssl rand -hex 32`)."
+        )
+    return raw
+
+
+def _body_limits(env: Mapping[str, str]) -> tuple[int, int]:
+    """(receiveResponseXML, every other SOAP call) body limits in bytes.
+
+    receiveResponseXML carries QuickBooks' whole answer, escaped inside the
+    SOAP body (list queries can be megabytes). Every other call is small: the
+    largest is the first sendRequestXML with QuickBooks' host, company and
+    preferences answers, a few KiB; 128 KiB is ten times that, and keeps what
+    anyone can make the bridge parse without a password small.
+    """
+    response = _int(env, "SOAP_MAX_RESPONSE_BYTES", 10 * MIB, 1 * MIB, 100 * MIB)
+    other = _int(env, "SOAP_MAX_BODY_BYTES", 128 * KIB, 16 * KIB, 4 * MIB)
+    if other > response:
+        raise ConfigError(
+            f"SOAP_MAX_BODY_BYTES ({other}) must not exceed SOAP_MAX_RESPONSE_BYTES ({response})."
+        )
+    return response, other
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
 ) -> Settings:
@@ -149,6 +213,7 @@ def load_settings(
         env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
     env.update(os.environ if environ is None else environ)
     default_format = "console" if sys.stderr.isatty() else "json"
+    response_limit, body_limit = _body_limits(env)
     return Settings(
         convex_url=_url(env),
         convex_deploy_key=env.get("CONVEX_DEPLOY_KEY", "").strip() or None,
@@ -161,9 +226,20 @@ def load_settings(
         min_client_version=_client_version(env),
         company_file=env.get("QBWC_COMPANY_FILE", "").strip(),
         postpone_seconds=_int(env, "QBWC_POSTPONE_SECONDS", 0, 0, 86400),
+        list_max_age_hours=_int(env, "QB_LIST_MAX_AGE_HOURS", 24, 0, 24 * 365),
         log_format=_choice(env, "LOG_FORMAT", default_format, LOG_FORMATS),
         log_level=_choice(env, "LOG_LEVEL", "info", LOG_LEVELS),
         host=env.get("HOST", "").strip() or "127.0.0.1",
         port=_int(env, "PORT", 8080, 0, 65535),
         qb_timezone=_timezone(env),
+        # Whole seconds: a Convex call takes milliseconds, so finer settings buy nothing.
+        convex_connect_timeout_seconds=_int(env, "CONVEX_CONNECT_TIMEOUT_SECONDS", 5, 1, 60),
+        convex_read_timeout_seconds=_int(env, "CONVEX_READ_TIMEOUT_SECONDS", 15, 1, 60),
+        convex_retry_budget_seconds=_int(
+            env, "CONVEX_RETRY_BUDGET_SECONDS", 30, 1, MAX_CONVEX_BUDGET_SECONDS
+        ),
+        max_response_body_bytes=response_limit,
+        max_soap_body_bytes=body_limit,
+        trusted_proxies=_trusted_proxies(env),
+        metrics_token=_metrics_token(env),
     )

@@ -274,7 +274,175 @@ class Permanent:
         return payload
 
 
-Outcome: TypeAlias = Success | Found | NotFound | Retryable | Permanent
+# -- reading QuickBooks: queries Convex asks for, and what they return ----------------
+
+QueryKind = Literal[
+    "HostQuery",
+    "CompanyQuery",
+    "PreferencesQuery",
+    "ItemInventoryQuery",
+    "ItemInventoryAssemblyQuery",
+    "InventorySiteQuery",
+    "AccountQuery",
+]
+QUERY_KINDS: tuple[QueryKind, ...] = (
+    "HostQuery",
+    "CompanyQuery",
+    "PreferencesQuery",
+    "ItemInventoryQuery",
+    "ItemInventoryAssemblyQuery",
+    "InventorySiteQuery",
+    "AccountQuery",
+)
+ListName = Literal["items", "assemblies", "sites", "accounts"]
+# Which list each list query fills.
+LIST_OF_QUERY: dict[str, ListName] = {
+    "ItemInventoryQuery": "items",
+    "ItemInventoryAssemblyQuery": "assemblies",
+    "InventorySiteQuery": "sites",
+    "AccountQuery": "accounts",
+}
+
+
+@dataclass(frozen=True)
+class QueryRequest:
+    """One read request Convex wants in the next message (a list page, the host, ...).
+
+    `iterator` is "Start" or "Continue" for the paged item lists (qbXML
+    iterators, `max_returned` per page), None for one-shot queries.
+    """
+
+    request_id: str
+    kind: QueryKind
+    iterator: Literal["Start", "Continue"] | None = None
+    iterator_id: str | None = None
+    max_returned: int | None = None
+
+    @classmethod
+    def parse(cls, value: Any) -> QueryRequest:
+        data = _obj(value, "query")
+        kind = data.get("kind")
+        if kind not in QUERY_KINDS:
+            raise ContractError(f"query kind {kind!r} is not one this bridge can send")
+        iterator = data.get("iterator")
+        if iterator not in (None, "Start", "Continue"):
+            raise ContractError(f"iterator must be Start or Continue, got {iterator!r}")
+        max_returned = _opt_num(data, "maxReturned")
+        return cls(
+            request_id=_str(data, "requestId"),
+            kind=kind,
+            iterator=iterator,
+            iterator_id=_opt_str(data, "iteratorId"),
+            max_returned=None if max_returned is None else int(max_returned),
+        )
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """HostQuery: which QuickBooks, which qbXML versions, which file mode."""
+
+    product_name: str | None
+    major_version: int | None
+    minor_version: int | None
+    country: str | None
+    supported_versions: tuple[str, ...]
+    file_mode: str | None
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "kind": "host",
+            "productName": self.product_name,
+            "majorVersion": self.major_version,
+            "minorVersion": self.minor_version,
+            "country": self.country,
+            "supportedQbxmlVersions": list(self.supported_versions),
+            "fileMode": self.file_mode,
+        }
+
+
+@dataclass(frozen=True)
+class CompanyInfo:
+    company_name: str | None
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"kind": "company", "companyName": self.company_name}
+
+
+@dataclass(frozen=True)
+class PreferencesInfo:
+    """PreferencesQuery: is multi-location inventory (Advanced Inventory sites) there and on?"""
+
+    multi_location_available: bool | None
+    multi_location_enabled: bool | None
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "kind": "preferences",
+            "multiLocationAvailable": self.multi_location_available,
+            "multiLocationEnabled": self.multi_location_enabled,
+        }
+
+
+@dataclass(frozen=True)
+class ListEntry:
+    """One entry of a QuickBooks list (item, assembly, site or account)."""
+
+    list_id: str
+    name: str
+    full_name: str
+    is_active: bool
+    quantity_on_hand: float | None = None
+    account_type: str | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "listId": self.list_id,
+            "name": self.name,
+            "fullName": self.full_name,
+            "isActive": self.is_active,
+        }
+        if self.quantity_on_hand is not None:
+            payload["quantityOnHand"] = self.quantity_on_hand
+        if self.account_type is not None:
+            payload["accountType"] = self.account_type
+        return payload
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of a list query; `remaining` is QuickBooks' iteratorRemainingCount (0: done)."""
+
+    list_name: ListName
+    entries: tuple[ListEntry, ...]
+    iterator_id: str | None = None
+    remaining: int = 0
+
+    def to_payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "kind": "listPage",
+            "list": self.list_name,
+            "entries": [entry.to_payload() for entry in self.entries],
+            "remaining": self.remaining,
+        }
+        if self.iterator_id is not None:
+            payload["iteratorId"] = self.iterator_id
+        return payload
+
+
+QueryOutcome: TypeAlias = HostInfo | CompanyInfo | PreferencesInfo | ListPage
+
+
+Outcome: TypeAlias = (
+    Success
+    | Found
+    | NotFound
+    | Retryable
+    | Permanent
+    | HostInfo
+    | CompanyInfo
+    | PreferencesInfo
+    | ListPage
+)
 
 
 @dataclass(frozen=True)
@@ -454,12 +622,13 @@ def parse_auth_decision(value: Any) -> AuthDecision:
 
 @dataclass(frozen=True)
 class Claimed:
-    """sendRequestXML: the events of the new outstanding message."""
+    """sendRequestXML: what goes into the new outstanding message (reads first, then events)."""
 
     session_id: str
     message_id: str
     events: tuple[ClaimedEvent, ...]
     unreadable: tuple[Unreadable, ...]
+    queries: tuple[QueryRequest, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -481,6 +650,7 @@ def parse_send_result(value: Any) -> SendResult:
             message_id=_str(data, "messageId"),
             events=tuple(e for e in parsed if isinstance(e, ClaimedEvent)),
             unreadable=tuple(e for e in parsed if isinstance(e, Unreadable)),
+            queries=tuple(QueryRequest.parse(q) for q in _list(data.get("queries", []), "queries")),
         )
     if status == "nothing":
         return NothingToSend(session_id=_str(data, "sessionId"), message=_str(data, "message"))
@@ -608,4 +778,175 @@ class Health:
             server_time=_num(data, "serverTime"),
             events_created=_int(data, "eventsCreated"),
             counts={str(k): _int(counts, k) for k in counts},
+        )
+
+
+# -- mapping and QuickBooks' own state (operator CLI) ------------------------------------
+
+
+def _strs(value: Any, where: str) -> tuple[str, ...]:
+    items = _list(value, where)
+    if not all(isinstance(item, str) for item in items):
+        raise ContractError(f"{where} must be a list of strings")
+    return tuple(items)
+
+
+def _opt_bool(data: Mapping[str, Any], key: str) -> bool | None:
+    return None if data.get(key) is None else _bool(data, key)
+
+
+@dataclass(frozen=True)
+class Mapped:
+    """A mapping stored: the QuickBooks entry it points at, what it pointed at before."""
+
+    list_id: str
+    full_name: str
+    previous: str | None
+    held_events_woken: int
+
+    @classmethod
+    def parse(cls, value: Any) -> Mapped:
+        data = _obj(value, "mapping")
+        return cls(
+            list_id=_str(data, "listId"),
+            full_name=_str(data, "fullName"),
+            previous=_opt_str(data, "previous"),
+            held_events_woken=_int(data, "heldEventsWoken"),
+        )
+
+
+@dataclass(frozen=True)
+class AutoMatch:
+    sku: str
+    full_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AutoMapPage:
+    """One page of `map items --auto`."""
+
+    matched: tuple[AutoMatch, ...]
+    unmatched: tuple[str, ...]
+    ambiguous: tuple[AutoMatch, ...]
+    already_mapped: int
+    continue_cursor: str
+    is_done: bool
+
+    @classmethod
+    def parse(cls, value: Any) -> AutoMapPage:
+        data = _obj(value, "auto-map page")
+
+        def matches(key: str) -> tuple[AutoMatch, ...]:
+            return tuple(
+                AutoMatch(_str(m, "sku"), _strs(m.get("fullNames"), "fullNames"))
+                for m in (_obj(item, key) for item in _list(data.get(key), key))
+            )
+
+        return cls(
+            matched=matches("matched"),
+            unmatched=_strs(data.get("unmatched"), "unmatched"),
+            ambiguous=matches("ambiguous"),
+            already_mapped=_int(data, "alreadyMapped"),
+            continue_cursor=_str(data, "continueCursor"),
+            is_done=_bool(data, "isDone"),
+        )
+
+
+@dataclass(frozen=True)
+class UnmappedRow:
+    """Something missing a mapping, and how many held events wait for it."""
+
+    key: str
+    kind: str
+    name: str
+    events: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class UnmappedPage:
+    rows: tuple[UnmappedRow, ...]
+    continue_cursor: str
+    is_done: bool
+
+    @classmethod
+    def parse(cls, value: Any) -> UnmappedPage:
+        data = _obj(value, "unmapped page")
+        rows = []
+        for item in _list(data.get("rows"), "rows"):
+            row = _obj(item, "row")
+            rows.append(
+                UnmappedRow(
+                    key=_str(row, "key"),
+                    kind=_str(row, "kind"),
+                    name=_str(row, "name"),
+                    events=_int(row, "events"),
+                    reason=_opt_str(row, "reason") or "",
+                )
+            )
+        return cls(
+            rows=tuple(rows),
+            continue_cursor=_str(data, "continueCursor"),
+            is_done=_bool(data, "isDone"),
+        )
+
+
+@dataclass(frozen=True)
+class ListCounts:
+    items: int
+    sites: int
+    accounts: int
+
+
+@dataclass(frozen=True)
+class CompanyView:
+    """What QuickBooks said about itself, and the state of its lists in Convex."""
+
+    company_file: str
+    company_name: str | None
+    product_name: str | None
+    version: str | None
+    supported_qbxml_versions: tuple[str, ...]
+    file_mode: str | None
+    multi_location_available: bool | None
+    multi_location_enabled: bool | None
+    capabilities_read_at: float | None
+    lists_pulled_at: float | None
+    list_counts: ListCounts | None
+    pull_step: str | None
+    pull_entries: int | None
+    pull_error: str | None
+    refresh_requested: bool
+
+    @classmethod
+    def parse(cls, value: Any) -> CompanyView | None:
+        if value is None:
+            return None
+        data = _obj(value, "company")
+        counts = data.get("listCounts")
+        pull = data.get("pullInProgress")
+        counts_data = None if counts is None else _obj(counts, "listCounts")
+        pull_data = None if pull is None else _obj(pull, "pullInProgress")
+        return cls(
+            company_file=_opt_str(data, "companyFile") or "",
+            company_name=_opt_str(data, "companyName"),
+            product_name=_opt_str(data, "productName"),
+            version=_opt_str(data, "version"),
+            supported_qbxml_versions=_strs(data.get("supportedQbxmlVersions", []), "versions"),
+            file_mode=_opt_str(data, "fileMode"),
+            multi_location_available=_opt_bool(data, "multiLocationAvailable"),
+            multi_location_enabled=_opt_bool(data, "multiLocationEnabled"),
+            capabilities_read_at=_opt_num(data, "capabilitiesReadAt"),
+            lists_pulled_at=_opt_num(data, "listsPulledAt"),
+            list_counts=None
+            if counts_data is None
+            else ListCounts(
+                _int(counts_data, "items"),
+                _int(counts_data, "sites"),
+                _int(counts_data, "accounts"),
+            ),
+            pull_step=None if pull_data is None else _str(pull_data, "step"),
+            pull_entries=None if pull_data is None else _int(pull_data, "entries"),
+            pull_error=_opt_str(data, "pullError"),
+            refresh_requested=_bool(data, "refreshRequested"),
         )

@@ -2,9 +2,11 @@
 
 Three QuickBooks sites, two reason accounts, six parts, opening counts and a
 few movements: enough for a Web Connector pointed at the bridge to have
-transfers and adjustments to sync. Loaded through the real Convex functions,
-as an employee would (a Bearer identity, which only the local runtime
-accepts). Loading twice adds nothing: it stops if the parts already exist.
+transfers and adjustments to sync. Loaded through the real Convex functions
+with a Bearer identity (which only the local runtime accepts) that is first
+made admin with the admin key, as an operator would with `grant-admin`:
+locations and reason codes are admin-only. Loading twice adds nothing: it
+stops if the parts already exist.
 """
 
 from __future__ import annotations
@@ -117,6 +119,7 @@ def seed(url: str, admin_key: str) -> dict[str, int]:
     report = admin.mutation("parts:upsertBatch", {"parts": PARTS})
     if report["created"] == 0:
         return {"parts": 0, "events": 0}
+    admin.mutation("admins:grant", {"subject": SAMPLE_USER, "note": "sample data loader"})
     for location in LOCATIONS:
         employee.mutation("inventory:upsertLocation", location)
     for reason in REASONS:

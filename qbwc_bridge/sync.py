@@ -19,14 +19,13 @@ from dataclasses import dataclass, field
 from typing import ParamSpec, TypeVar
 
 import structlog
-from lxml import etree
 
-from qbwc_bridge import __version__, contract, qbwc
+from qbwc_bridge import __version__, client_address, contract, qbwc
 from qbwc_bridge.auth import LoginThrottle, new_ticket, ticket_hash, verify_password
 from qbwc_bridge.config import Settings
 from qbwc_bridge.convex_gateway import ConvexGateway, ConvexUnavailable
 from qbwc_bridge.logging import get_logger
-from qbwc_bridge.qbxml import parse, render, status_codes
+from qbwc_bridge.qbxml import hcp, parse, render, status_codes
 from qbwc_bridge.qbxml.model import Answer
 from qbwc_bridge.versions import negotiate, parse_dotted
 
@@ -121,15 +120,19 @@ class SyncService:
     def authenticate(self, user: str, password: str) -> list[str]:
         """An internal error answers "busy" (QBWC tries again at its next run), never
         "nvu", which QBWC would show as a wrong password."""
-        wait = self.throttle.retry_after(user)
+        # Failures count per (user name, client address); the SOAP gate binds the address.
+        address = client_address.current()
+        wait = self.throttle.retry_after(user, address)
         if wait > 0:
-            log.warning("auth_throttled", user=user, retry_after_seconds=round(wait))
+            log.warning(
+                "auth_throttled", user=user, client=address, retry_after_seconds=round(wait)
+            )
             return ["", qbwc.AUTH_NOT_VALID_USER]
         if not self._credentials_ok(user, password):
-            self.throttle.failed(user)
-            log.warning("auth_failed", user=user)
+            self.throttle.failed(user, address)
+            log.warning("auth_failed", user=user, client=address)
             return ["", qbwc.AUTH_NOT_VALID_USER]
-        self.throttle.succeeded(user)
+        self.throttle.succeeded(user, address)
         ticket = new_ticket()
         decision = self.gateway.authenticate(
             ticket_hash(ticket),
@@ -162,13 +165,21 @@ class SyncService:
         minor: int | None,
     ) -> str:
         version = negotiate(self.settings.qbxml_version, major, minor)
+        facts = hcp.read_hcp(hcp_response) if hcp_response else ()
         if hcp_response:
-            _log_host(hcp_response, country)
+            _log_host(facts, len(hcp_response), country)
         hashed = ticket_hash(ticket)
         for _ in range(MAX_REFUSED_BATCHES):
             result = self.gateway.next_message(
-                hashed, self.settings.batch_size, company_file, str(version)
+                hashed,
+                self.settings.batch_size,
+                company_file,
+                str(version),
+                hcp=facts,
+                list_max_age_ms=self.settings.list_max_age_hours * 3600 * 1000,
             )
+            # The HCP response is QuickBooks' answer once; a second round must not repeat it.
+            facts = ()
             if isinstance(result, contract.TicketRejected):
                 log.warning("session_rejected", reason=result.reason)
                 return qbwc.NO_REQUEST
@@ -176,13 +187,19 @@ class SyncService:
             if isinstance(result, contract.NothingToSend):
                 log.info("nothing_due")
                 return qbwc.NO_REQUEST
-            batch = render.render_batch(result.events, version, tz=self.settings.qb_timezone)
-            refusals = [(u.claim_token, u.ref_number, u.reason) for u in result.unreadable] + [
-                (r.claim_token, r.ref_number, r.reason) for r in batch.refusals
-            ]
+            batch = render.render_batch(
+                result.events, version, queries=result.queries, tz=self.settings.qb_timezone
+            )
+            refusals = (
+                [(u.claim_token, u.ref_number, u.reason) for u in result.unreadable]
+                + [(r.claim_token, r.ref_number, r.reason) for r in batch.refusals]
+                + [(q.request_id, q.kind, q.reason) for q in batch.query_refusals]
+            )
             if refusals:
                 self._refuse(hashed, refusals)
             if batch.xml is not None:
+                for query in batch.queries:
+                    log.info("quickbooks_read_sent", kind=query.kind, request_id=query.request_id)
                 for request in batch.requests:
                     log.info(
                         "event_sent",
@@ -307,6 +324,12 @@ def outcome_of(answer: Answer) -> contract.Outcome:
     verdict = status_codes.classify(
         answer.status_code, answer.status_severity, answer.status_message
     )
+    if parse.is_read(answer):
+        try:
+            read = parse.query_outcome(answer)
+        except parse.QbxmlParseError as error:
+            return contract.Permanent(f"QuickBooks' answer is unreadable: {error}", code)
+        return read if read is not None else _failure(verdict, code, answer.status_message)
     if answer.is_query:
         if answer.status_code == parse.QUERY_NO_MATCH:
             return contract.NotFound()
@@ -334,19 +357,19 @@ def _failure(
     return contract.Retryable(text, code)
 
 
-def _log_host(hcp_response: str, country: str) -> None:
+def _log_host(facts: Sequence[contract.QueryOutcome], length: int, country: str) -> None:
     """The first sendRequestXML carries QuickBooks' host/company/preferences answers."""
-    try:
-        root = etree.fromstring(hcp_response.encode("utf-8"), etree.XMLParser(recover=True))
-    except etree.XMLSyntaxError:
-        root = None
-    if root is None:
-        log.warning("hcp_response_unreadable", length=len(hcp_response))
+    if not facts:
+        log.warning("hcp_response_unreadable", length=length)
         return
-    log.info(
-        "quickbooks_host",
-        product=root.findtext(".//ProductName"),
-        company=root.findtext(".//CompanyName"),
-        supported_versions=[v.text for v in root.iter("SupportedQBXMLVersion")][-3:],
-        country=country,
-    )
+    fields: dict[str, object] = {"country": country}
+    for fact in facts:
+        if isinstance(fact, contract.HostInfo):
+            fields.update(
+                product=fact.product_name, supported_versions=fact.supported_versions[-3:]
+            )
+        elif isinstance(fact, contract.CompanyInfo):
+            fields.update(company=fact.company_name)
+        elif isinstance(fact, contract.PreferencesInfo):
+            fields.update(multi_location_inventory=fact.multi_location_enabled)
+    log.info("quickbooks_host", **fields)

@@ -29,6 +29,8 @@ export const VOIDABLE_QB_STATUSES: readonly QbStatus[] = [
   "failed",
   "dead",
   "not_required",
+  // Held for a mapping (never sent). A conflict hold keeps qbLookupRequired, which voidEvent refuses.
+  "held",
 ];
 
 export const SESSION_STATUSES = ["open", "closed", "refused"] as const;
@@ -62,6 +64,29 @@ export const QB_SITE_FULL_NAME_MAX = 31;
 export const QB_LIST_ID_MAX = 36;
 export const CODE_MAX = 40;
 
+/**
+ * Earliest `occurredAt` accepted (2000-01-01T00:00:00Z). Back-dating is fine,
+ * but an epoch near 0 is a bug (a missing value, or seconds sent as
+ * milliseconds: 1.7e9 ms is January 1970) and would reach QuickBooks as a
+ * 1970 TxnDate.
+ */
+export const OCCURRED_AT_FLOOR_MS = Date.UTC(2000, 0, 1);
+/** How far `occurredAt` may lie in the future: the clock skew between devices and Convex. */
+export const OCCURRED_AT_MAX_SKEW_MS = 5 * 60 * 1000;
+
+/** Roles: the subject an operator grants admin to, as the auth provider issues it. */
+export const SUBJECT_MAX = 200;
+/** Upper bound of one listing of admins or mapping changes: keeps each read bounded. */
+export const MAX_ADMIN_LIST = 200;
+export const MAX_MAPPING_CHANGES_LIST = 200;
+/** "Who" of changes made with the deploy key, which carries no identity. */
+export const DEPLOY_KEY_ACTOR = "deploy-key";
+export const IMPORTER_ACTOR = "deploy-key:importer";
+
+/** What a QuickBooks mapping maps: a part to an item, a location to a site, a reason to an account. */
+export const MAPPING_KINDS = ["item", "site", "account"] as const;
+export type MappingKind = (typeof MAPPING_KINDS)[number];
+
 /** qbXML field limits the data must fit. */
 export const MEMO_MAX = 4095;
 export const REASON_MAX = 500;
@@ -83,12 +108,27 @@ export const MAX_SESSION_TTL_MS = 24 * 60 * 60 * 1000;
  * (longer than QuickBooks takes to open a company file after authenticate).
  */
 export const IDLE_SESSION_MS = 5 * 60 * 1000;
+/** Entries per page of a QuickBooks list pull (qbXML MaxReturned): ~150 KB per message. */
+export const LIST_PAGE_SIZE = 500;
+/** Old list rows deleted per call, so pruning never weighs on a sync call. */
+export const LIST_PRUNE_BATCH = 500;
+/** After QuickBooks refused a list query, the next pull waits this long. */
+export const PULL_RETRY_MS = 60 * 60 * 1000;
+/** Default age after which the lists are pulled again (the bridge passes QB_LIST_MAX_AGE_HOURS). */
+export const DEFAULT_LIST_MAX_AGE_MS = 24 * 60 * 60 * 1000;
+/** A mapping hold is checked again this long after it was last found still missing. */
+export const MAPPING_RECHECK_MS = 10 * 60 * 1000;
+/** Held events checked again per call: bounded work whatever the backlog. */
+export const MAPPING_RECHECK_BATCH = 100;
+
 /** Refused (busy) authenticate records are kept this long for getLastError, then pruned. */
 export const REFUSED_SESSION_KEEP_MS = 24 * 60 * 60 * 1000;
 
 /** Machine-readable error codes carried in ConvexError data as `code`. */
 export const ERROR_CODES = {
   UNAUTHENTICATED: "UNAUTHENTICATED",
+  // Signed in, but the role does not allow it (not an admin, not the creator).
+  FORBIDDEN: "FORBIDDEN",
   INVALID_ARGUMENT: "INVALID_ARGUMENT",
   PART_NOT_FOUND: "PART_NOT_FOUND",
   LOCATION_NOT_FOUND: "LOCATION_NOT_FOUND",
@@ -109,6 +149,9 @@ export const ERROR_CODES = {
   SESSION_NOT_FOUND: "SESSION_NOT_FOUND",
   SESSION_CLOSED: "SESSION_CLOSED",
   NOT_HELD: "NOT_HELD",
+  LISTS_NOT_PULLED: "LISTS_NOT_PULLED",
+  NOT_IN_QUICKBOOKS: "NOT_IN_QUICKBOOKS",
+  NO_SITES: "NO_SITES",
   DUPLICATE_SKU: "DUPLICATE_SKU",
   NO_CHANGE: "NO_CHANGE",
 } as const;

@@ -5,6 +5,7 @@
  */
 import { v, type Infer } from "convex/values";
 import { vEventType, vQbStatus, vSessionStatus } from "../schema";
+import { vQueryRequest } from "./qbTables";
 
 const nullable = <T extends Parameters<typeof v.union>[0]>(validator: T) => v.union(validator, v.null());
 
@@ -25,8 +26,54 @@ export const vFoundTxn = v.object({
 });
 export type FoundTxn = Infer<typeof vFoundTxn>;
 
+/** QuickBooks' own answers about itself (the HCP response, or a query the bridge was asked to send). */
+export const vHostInfo = v.object({
+  kind: v.literal("host"),
+  productName: nullable(v.string()),
+  majorVersion: nullable(v.number()),
+  minorVersion: nullable(v.number()),
+  country: nullable(v.string()),
+  supportedQbxmlVersions: v.array(v.string()),
+  fileMode: nullable(v.string()),
+});
+export const vCompanyInfo = v.object({ kind: v.literal("company"), companyName: nullable(v.string()) });
+export const vPreferencesInfo = v.object({
+  kind: v.literal("preferences"),
+  multiLocationAvailable: nullable(v.boolean()),
+  multiLocationEnabled: nullable(v.boolean()),
+});
+export const vCompanyFact = v.union(vHostInfo, vCompanyInfo, vPreferencesInfo);
+export type CompanyFact = Infer<typeof vCompanyFact>;
+
+/** One page of a QuickBooks list (items, assemblies, sites, accounts). */
+export const vListEntry = v.object({
+  listId: v.string(),
+  name: v.string(),
+  fullName: v.string(),
+  isActive: v.boolean(),
+  quantityOnHand: v.optional(v.number()),
+  accountType: v.optional(v.string()),
+});
+export type ListEntryIn = Infer<typeof vListEntry>;
+export const vListPage = v.object({
+  kind: v.literal("listPage"),
+  list: v.union(v.literal("items"), v.literal("assemblies"), v.literal("sites"), v.literal("accounts")),
+  entries: v.array(vListEntry),
+  iteratorId: v.optional(v.string()),
+  remaining: v.number(),
+});
+export type ListPageIn = Infer<typeof vListPage>;
+
+/** A read Convex wants in the next message; the bridge renders it before any event. */
+export { vQueryRequest };
+export type QueryRequest = Infer<typeof vQueryRequest>;
+
 /** What QuickBooks said about one request, as the bridge classified it. */
 export const vOutcome = v.union(
+  vHostInfo,
+  vCompanyInfo,
+  vPreferencesInfo,
+  vListPage,
   v.object({ kind: v.literal("success"), qbTxnId: v.string(), statusCode: v.optional(v.string()) }),
   // A lookup's matches; whether one of them is this event is decided here (lib/lookup.ts).
   v.object({ kind: v.literal("found"), transactions: v.array(vFoundTxn) }),
@@ -124,6 +171,8 @@ export const vSendResult = v.union(
     status: v.literal("events"),
     sessionId: v.id("qb_sync_sessions"),
     messageId: v.string(),
+    // Reads go first in the message; events may be empty while QuickBooks is being read.
+    queries: v.array(vQueryRequest),
     events: v.array(vEventPayload),
   }),
   v.object({ status: v.literal("nothing"), sessionId: v.id("qb_sync_sessions"), message: v.string() }),

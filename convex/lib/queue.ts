@@ -5,6 +5,7 @@ import { ERROR_CODES, MAX_CLAIM_BATCH, MAX_RETRIES, RETRY_DELAYS_SECONDS, type Q
 import { addToCounter, qbStatusCounter, readCounter } from "./counters";
 import { fail } from "./errors";
 import { eventLines } from "./ledger";
+import { currentCompany } from "./company";
 import { eventGuid, lookupVerdict } from "./lookup";
 import { isOver, type SessionId, type Tally } from "./sessions";
 
@@ -139,8 +140,13 @@ const ref = (listId: string | undefined, fullName: string | undefined): QbRef | 
 const siteRef = (location: Doc<"inventory_locations"> | null) =>
   location === null ? null : ref(location.qbSiteListId, location.qbSiteFullName);
 
-/** Everything the bridge needs to render one event's qbXML, in one read. */
-export async function eventPayload(db: DatabaseReader, event: Event): Promise<EventPayload> {
+/**
+ * Everything the bridge needs to render one event's qbXML, in one read.
+ * Without multi-location inventory (`multiLocation` false) QuickBooks takes
+ * no site references, so none are sent (null: unknown, sites go as mapped).
+ */
+export async function eventPayload(db: DatabaseReader, event: Event, multiLocation?: boolean | null): Promise<EventPayload> {
+  const sites = (multiLocation === undefined ? (await currentCompany(db))?.multiLocationEnabled : multiLocation) !== false;
   const lines = await eventLines(db, event._id);
   const parts = await Promise.all(lines.map((line) => db.get(line.partId)));
   const get = async <T extends "inventory_locations" | "inventory_reason_accounts">(id: Id<T> | undefined) =>
@@ -165,9 +171,9 @@ export async function eventPayload(db: DatabaseReader, event: Event): Promise<Ev
     toLocationCode: to?.code ?? null,
     locationCode: location?.code ?? null,
     reasonCode: event.reasonCode ?? null,
-    fromSite: siteRef(from),
-    toSite: siteRef(to),
-    site: siteRef(location),
+    fromSite: sites ? siteRef(from) : null,
+    toSite: sites ? siteRef(to) : null,
+    site: sites ? siteRef(location) : null,
     account: account === null ? null : ref(account.qbAccountListId, account.qbAccountFullName),
     lines: lines.map((line, index) => {
       const part = parts[index] as Doc<"inventory_parts">;
@@ -229,8 +235,14 @@ export async function applyOutcome(db: DatabaseWriter, event: Event, claimToken:
         return await done("applied", { qbTxnId: verdict.txnId, appliedAt: now, qbLookupRequired: undefined }, "applied");
       }
       if (verdict.kind === "conflict") {
-        // Still "may be in QuickBooks": qbLookupRequired stays set, so it cannot be voided.
-        return await done("held", { holdReason: verdict.reason, lastError: verdict.reason }, "held", verdict.reason);
+        // Still "may be in QuickBooks": qbLookupRequired stays set, so it cannot be voided;
+        // never due again by itself: a person resolves it.
+        return await done(
+          "held",
+          { holdKind: "conflict", holdReason: verdict.reason, lastError: verdict.reason, nextAttemptAt: NEVER },
+          "held",
+          verdict.reason,
+        );
       }
       return await notFound(event, now, done);
     }
@@ -258,8 +270,16 @@ export async function applyOutcome(db: DatabaseWriter, event: Event, claimToken:
     }
     case "permanent":
       return await done("dead", { lastError: outcome.message, lastStatusCode: outcome.statusCode }, "dead", outcome.message);
+    default: {
+      // A read's answer (host, list page...) names no event: nothing to record here.
+      const message = `an answer of kind ${outcome.kind} cannot settle event ${event.refNumber}; it will be looked up.`;
+      return await done("failed", { lastError: message, qbLookupRequired: true, nextAttemptAt: now }, "failed", message);
+    }
   }
 }
+
+/** nextAttemptAt of an event nothing but a person moves on. */
+export const NEVER = Number.MAX_SAFE_INTEGER;
 
 async function notFound(
   event: Event,
@@ -324,10 +344,11 @@ export async function resolveHeld(
   if (event === null) {
     fail(ERROR_CODES.EVENT_NOT_FOUND, `No event ${eventId}.`, { eventId });
   }
-  if (event.qbStatus !== "held") {
-    fail(ERROR_CODES.NOT_HELD, `Event ${event.refNumber} is ${event.qbStatus}, not held; nothing to resolve.`, { eventId, qbStatus: event.qbStatus });
+  if (event.qbStatus !== "held" || event.holdKind === "mapping") {
+    const why = event.qbStatus === "held" ? "held for a mapping; it moves on by itself once the mapping is fixed" : `${event.qbStatus}, not held`;
+    fail(ERROR_CODES.NOT_HELD, `Event ${event.refNumber} is ${why}; nothing to resolve.`, { eventId, qbStatus: event.qbStatus });
   }
-  const cleared = { holdReason: undefined, qbLookupRequired: undefined };
+  const cleared = { holdReason: undefined, holdKind: undefined, holdKeys: undefined, qbLookupRequired: undefined };
   const next =
     "txnId" in resolution
       ? await transition(db, event, "applied", { ...cleared, qbTxnId: resolution.txnId, appliedAt: now })

@@ -11,9 +11,28 @@
  *   connectionError     -> endSession        release what was never answered, close
  */
 import type { DatabaseReader, DatabaseWriter } from "../_generated/server";
-import { MAX_SESSION_TTL_MS, MIN_SESSION_TTL_MS, REFUSED_SESSION_KEEP_MS, ERROR_CODES } from "./constants";
-import type { Response } from "./contract";
+import {
+  DEFAULT_LIST_MAX_AGE_MS,
+  ERROR_CODES,
+  MAX_SESSION_TTL_MS,
+  MIN_SESSION_TTL_MS,
+  REFUSED_SESSION_KEEP_MS,
+} from "./constants";
+import {
+  applyListPage,
+  companyFor,
+  currentCompany,
+  factPatch,
+  failPull,
+  listsDue,
+  multiLocation,
+  nextReads,
+  pruneLists,
+  type Company,
+} from "./company";
+import type { CompanyFact, Outcome, QueryRequest, Response } from "./contract";
 import { fail } from "./errors";
+import { mappingVerdict, recheckHolds, setAside } from "./mapping";
 import {
   applyOutcome,
   claimEvent,
@@ -21,6 +40,7 @@ import {
   clampBatch,
   countClaimable,
   eventPayload,
+  queueState as queueStateOf,
   releaseClaims,
   type Applied,
 } from "./queue";
@@ -72,7 +92,10 @@ export async function openSession(db: DatabaseWriter, args: OpenArgs, now: numbe
   for (const session of open) if (isExpired(session, now)) await finish(db, session, now, "expired", EXPIRED);
   await releaseOrphans(db, now);
   await pruneRefused(db, now);
-  if ((await claimableEvents(db, now, 1)).length === 0) return { status: "none" as const };
+  const company = await currentCompany(db);
+  // Mapping fixes need no QuickBooks: held events they free are pending before the answer.
+  await recheckHolds(db, company, now);
+  if (!readsDue(company, now) && (await claimableEvents(db, now, 1)).length === 0) return { status: "none" as const };
   const writer = open.find((session) => holdsWriter(session, now));
   const fields = {
     ticketHash,
@@ -101,6 +124,13 @@ export async function openSession(db: DatabaseWriter, args: OpenArgs, now: numbe
   }
   const sessionId = await db.insert("qb_sync_sessions", { ...fields, status: "open" });
   return { status: "open" as const, sessionId, expiresAt: fields.expiresAt };
+}
+
+/** QuickBooks must be read before events go out: capabilities unknown, lists stale or asked for. */
+function readsDue(company: Company | null, now: number): boolean {
+  if (company === null) return true;
+  if (company.hostReadAt === undefined || company.preferencesReadAt === undefined) return true;
+  return listsDue(company, now, company.listMaxAgeMs ?? DEFAULT_LIST_MAX_AGE_MS);
 }
 
 /** Claims left in flight by sessions that are over (a crash, data from older releases). */
@@ -155,11 +185,23 @@ const isRejected = (value: Session | Rejected): value is Rejected => "reason" in
 
 // ---- sendRequestXML ---------------------------------------------------------------------
 
-export type NextArgs = { ticketHash: string; callId: string; limit: number; companyFile?: string; qbXmlVersion?: string };
+export type NextArgs = {
+  ticketHash: string;
+  callId: string;
+  limit: number;
+  companyFile?: string;
+  qbXmlVersion?: string;
+  // What QuickBooks said about itself in the HCP response (first sendRequestXML only).
+  hcp?: CompanyFact[];
+  listMaxAgeMs?: number;
+};
 
 /**
- * Claims the next batch and records it as the session's one outstanding
- * message. If a message is still outstanding, QBWC has moved past it without
+ * Builds the next message and records it as the session's one outstanding
+ * message: QuickBooks is read first when needed (capabilities, list pages),
+ * otherwise a batch of events is claimed, each checked against its mapping
+ * first (held or not_required instead of sent when QuickBooks could not post
+ * it). If a message is still outstanding, QBWC has moved past it without
  * delivering its answer (QBWC never sends twice without a receive): its
  * claims become unknown outcomes, looked up once this session is over.
  */
@@ -175,13 +217,33 @@ export async function nextRequest(db: DatabaseWriter, args: NextArgs, now: numbe
   if (session.outstanding !== undefined) {
     tallies.push(...(await releaseClaims(db, session._id, "The Web Connector moved on without delivering QuickBooks' answer.", now)));
   }
-  const claimed = [];
-  for (const event of await claimableEvents(db, now, limit)) claimed.push(await claimEvent(db, event, session._id, now));
-  const patch = {
+  const companyFile = optionalText(args.companyFile, "companyFile", 1000) ?? session.companyFile;
+  let company = await sessionCompany(db, companyFile, now);
+  const facts: Partial<Company> = {};
+  for (const fact of args.hcp ?? []) Object.assign(facts, factPatch(fact, now));
+  if (args.listMaxAgeMs !== undefined && args.listMaxAgeMs !== company.listMaxAgeMs) facts.listMaxAgeMs = Math.max(0, args.listMaxAgeMs);
+  if (Object.keys(facts).length > 0) {
+    await db.patch(company._id, facts);
+    company = { ...company, ...facts };
+  }
+  await pruneLists(db, company);
+  const base = {
     ...seen(session, now),
-    companyFile: optionalText(args.companyFile, "companyFile", 1000) ?? session.companyFile,
+    companyFile,
     qbXmlVersion: optionalText(args.qbXmlVersion, "qbXmlVersion", 10) ?? session.qbXmlVersion,
     lastCall: { callId: args.callId, kind: "send" as const },
+  };
+  const reads = await nextReads(db, company, session._id, args.callId, now, company.listMaxAgeMs ?? DEFAULT_LIST_MAX_AGE_MS);
+  if (reads.length > 0) {
+    const requestIds = reads.map((r) => r.requestId);
+    await db.patch(session._id, { ...base, outstanding: { messageId: args.callId, requestIds, sentAt: now, reads } });
+    await countOnSession(db, session._id, tallies.map((t) => t.tally));
+    return { status: "events" as const, sessionId: session._id, messageId: args.callId, queries: reads, events: [] };
+  }
+  await recheckHolds(db, company, now);
+  const claimed = await claimChecked(db, session, company, limit, now, tallies);
+  const patch = {
+    ...base,
     claimed: session.claimed + claimed.length,
     outstanding:
       claimed.length === 0
@@ -191,23 +253,51 @@ export async function nextRequest(db: DatabaseWriter, args: NextArgs, now: numbe
   await db.patch(session._id, claimed.length === 0 ? { ...patch, lastError: NOTHING_DUE } : patch);
   await countOnSession(db, session._id, tallies.map((t) => t.tally));
   if (claimed.length === 0) return { status: "nothing" as const, sessionId: session._id, message: NOTHING_DUE };
+  const ml = multiLocation(company);
   return {
     status: "events" as const,
     sessionId: session._id,
     messageId: args.callId,
-    events: await Promise.all(claimed.map((event) => eventPayload(db, event))),
+    queries: [],
+    events: await Promise.all(claimed.map((event) => eventPayload(db, event, ml))),
   };
+}
+
+/**
+ * Claims up to `limit` due events that QuickBooks can post. A send whose
+ * mapping QuickBooks would refuse is held (or not_required) instead, and the
+ * next due event takes its place. Lookups are not checked: they post nothing.
+ */
+async function claimChecked(db: DatabaseWriter, session: Session, company: Company, limit: number, now: number, tallies: Applied[]) {
+  const claimed = [];
+  for (let round = 0; round < 4 && claimed.length < limit; round++) {
+    const due = await claimableEvents(db, now, limit - claimed.length);
+    if (due.length === 0) break;
+    for (const event of due) {
+      const verdict = event.qbLookupRequired ? { kind: "send" as const } : await mappingVerdict(db, event, company);
+      if (verdict.kind === "send") {
+        claimed.push(await claimEvent(db, event, session._id, now));
+      } else {
+        const set = await setAside(db, event, verdict, now);
+        tallies.push({ result: { ...queueStateOf(set), changed: true, stale: false }, tally: verdict.kind === "hold" ? "held" : null });
+      }
+    }
+  }
+  return claimed;
 }
 
 /** The answer a send already gave, rebuilt from the outstanding message. */
 async function repeatSend(db: DatabaseReader, session: Session) {
-  if (session.outstanding === undefined) return { status: "nothing" as const, sessionId: session._id, message: NOTHING_DUE };
+  const outstanding = session.outstanding;
+  if (outstanding === undefined) return { status: "nothing" as const, sessionId: session._id, message: NOTHING_DUE };
+  const reads = outstanding.reads ?? [];
   const events = [];
-  for (const token of session.outstanding.requestIds) {
+  for (const token of outstanding.requestIds) {
+    if (reads.some((r) => r.requestId === token)) continue;
     const event = await eventOfToken(db, token);
     if (event !== null) events.push(await eventPayload(db, event));
   }
-  return { status: "events" as const, sessionId: session._id, messageId: session.outstanding.messageId, events };
+  return { status: "events" as const, sessionId: session._id, messageId: outstanding.messageId, queries: reads, events };
 }
 
 /** The event a claim token (`<eventId>:<n>`, the qbXML requestID) names, if it names one. */
@@ -227,9 +317,16 @@ export async function refuseClaims(
   if (isRejected(found)) return [];
   const applied: Applied[] = [];
   const outstanding = new Set(found.outstanding?.requestIds ?? []);
+  const reads = new Map((found.outstanding?.reads ?? []).map((r) => [r.requestId, r]));
   for (const refusal of refusals) {
     // Only what this session's own outstanding message holds can be refused through it.
     if (!outstanding.has(refusal.claimToken)) continue;
+    const read = reads.get(refusal.claimToken);
+    if (read !== undefined) {
+      const company = await sessionCompany(db, found.companyFile, now);
+      await recordRead(db, company, read, { kind: "permanent", message: `the bridge cannot send it: ${refusal.reason}` }, now);
+      continue;
+    }
     const event = await eventOfToken(db, refusal.claimToken);
     if (event === null) continue;
     applied.push(await applyOutcome(db, event, refusal.claimToken, { kind: "permanent", message: refusal.reason }, now));
@@ -283,21 +380,29 @@ export async function recordResponse(db: DatabaseWriter, args: RecordArgs, now: 
   }
   const applied: Applied[] = [];
   const answered = new Set<string>();
+  const reads = new Map((outstanding.reads ?? []).map((r) => [r.requestId, r]));
+  let company: Company | null = await sessionCompany(db, session.companyFile, now);
   for (const { requestId, outcome } of response.answers) {
     if (answered.has(requestId)) continue;
     answered.add(requestId);
+    const read = reads.get(requestId);
+    if (read !== undefined) {
+      if (company !== null) company = await recordRead(db, company, read, outcome, now);
+      continue;
+    }
     const event = await eventOfToken(db, requestId);
     if (event !== null) applied.push(await applyOutcome(db, event, requestId, outcome, now));
   }
-  // Requests the answer skipped: QuickBooks may or may not have run them.
-  for (const token of outstanding.requestIds.filter((id) => !answered.has(id))) {
+  // Requests the answer skipped: QuickBooks may or may not have run them (a skipped read is asked again).
+  for (const token of outstanding.requestIds.filter((id) => !answered.has(id) && !reads.has(id))) {
     const event = await eventOfToken(db, token);
     if (event === null) continue;
     applied.push(
       await applyOutcome(db, event, token, { kind: "retryable", message: "QuickBooks returned no answer for this request.", lookupRequired: true }, now),
     );
   }
-  const percent = percentDone(session.claimed, await countClaimable(db, now));
+  const readsLeft = readsDue(company, now) ? 1 : 0;
+  const percent = percentDone(session.claimed, (await countClaimable(db, now)) + readsLeft);
   await db.patch(session._id, {
     ...seen(session, now),
     outstanding: undefined,
@@ -306,6 +411,44 @@ export async function recordResponse(db: DatabaseWriter, args: RecordArgs, now: 
   const errors = applied.filter((a) => a.error !== undefined);
   await countOnSession(db, session._id, applied.map((a) => a.tally), errors.at(-1)?.error);
   return { status: "ok" as const, sessionId: session._id, percent, results: applied.map((a) => a.result) };
+}
+
+/** QuickBooks' status for an iteratorID it no longer knows. */
+const ITERATOR_GONE = "3391";
+
+/**
+ * The company a session works on: the file QBWC named, else (no name: "the
+ * one open in QuickBooks") the one QBWC worked with last.
+ */
+async function sessionCompany(db: DatabaseWriter, companyFile: string | undefined, now: number): Promise<Company> {
+  if (companyFile === undefined || companyFile === "") {
+    const current = await currentCompany(db);
+    if (current !== null) return current;
+  }
+  return await companyFor(db, companyFile ?? "", now);
+}
+
+/** A read's answer: a fact about the company, a list page, or a refusal that stops the pull. */
+async function recordRead(db: DatabaseWriter, company: Company, read: QueryRequest, outcome: Outcome, now: number): Promise<Company> {
+  if (outcome.kind === "host" || outcome.kind === "company" || outcome.kind === "preferences") {
+    const patch = factPatch(outcome, now);
+    await db.patch(company._id, patch);
+    return { ...company, ...patch };
+  }
+  if (outcome.kind === "listPage") {
+    await applyListPage(db, company, outcome, now);
+  } else if (read.kind === "HostQuery" || read.kind === "PreferencesQuery" || read.kind === "CompanyQuery") {
+    // QuickBooks would not say: go on as if unknown rather than ask forever.
+    const patch = read.kind === "HostQuery" ? { hostReadAt: now } : read.kind === "PreferencesQuery" ? { preferencesReadAt: now } : {};
+    await db.patch(company._id, patch);
+  } else if (outcome.kind === "retryable" && outcome.statusCode === ITERATOR_GONE && company.pull !== undefined) {
+    // QuickBooks forgot the iterator (it lives only as long as its connection): this list starts over.
+    await db.patch(company._id, { pull: { ...company.pull, iteratorId: undefined, page: 0 } });
+  } else {
+    const message = "message" in outcome ? outcome.message : `unexpected answer ${outcome.kind}`;
+    await failPull(db, company, `QuickBooks refused ${read.kind}: ${message}`, now);
+  }
+  return (await db.get(company._id)) as Company;
 }
 
 // ---- closeConnection / connectionError --------------------------------------------------

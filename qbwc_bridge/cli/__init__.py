@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from qbwc_bridge import __version__
-from qbwc_bridge.cli import install, queue, serve
+from qbwc_bridge.cli import admins, install, mapping, queue, serve
 from qbwc_bridge.cli.common import EXIT_FAILED, EXIT_USAGE, CliError, Handler
 from qbwc_bridge.config import ConfigError, load_settings
 from qbwc_bridge.convex_gateway import ConvexCallError, ConvexUnavailable
-from qbwc_bridge.logging import configure_logging
+from qbwc_bridge.logging import configure_logging, known_secrets
 
-SUBCOMMAND_GROUPS = (serve, queue, install)
+SUBCOMMAND_GROUPS = (serve, queue, install, admins, mapping)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings(env_file=args.env_file)
-        configure_logging(settings.log_format, settings.log_level)
+        configure_logging(settings.log_format, settings.log_level, secrets=known_secrets(settings))
         handler: Handler = args.handler
         return handler(args, settings)
     except ConfigError as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from pathlib import Path
 
 from qbwc_bridge import importer
 from qbwc_bridge.auth import hash_password
@@ -27,7 +28,17 @@ def cmd_qwc(args: argparse.Namespace, settings: Settings) -> int:
         )
     except QwcError as error:
         raise CliError(str(error), EXIT_USAGE) from None
-    sys.stdout.buffer.write(document)
+    if args.output is None:
+        sys.stdout.buffer.write(document)
+        return EXIT_OK
+    # Written as bytes: PowerShell's `>` would re-encode stdout as UTF-16, which QBWC cannot read.
+    try:
+        args.output.write_bytes(document)
+    except OSError as error:
+        raise CliError(f"cannot write {args.output}: {error.strerror}") from None
+    print(
+        f"wrote {args.output} ({len(document)} bytes); load it in the Web Connector (Add an application)"
+    )
     return EXIT_OK
 
 
@@ -61,6 +72,9 @@ def register(commands: Commands) -> None:
         "--support-url", help="support page on the same host (default: the host's root)"
     )
     qwc.add_argument("--minutes", type=int, default=5, help="run every N minutes (default 5)")
+    qwc.add_argument(
+        "--output", type=Path, help="write the file here (UTF-8, as QBWC needs) instead of stdout"
+    )
     qwc.set_defaults(handler=cmd_qwc)
 
     hashpw = commands.add_parser("hash-password", help="print a QBWC_PASSWORD_HASH for a password")

@@ -9,14 +9,22 @@ import sys
 
 from qbwc_bridge.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError, Commands, gateway_for
 from qbwc_bridge.config import Settings
+from qbwc_bridge.contract import CompanyView
 from qbwc_bridge.convex_gateway import REF_NUMBER, ConvexCallError, ConvexGateway
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    status = gateway_for(settings).queue_status(dead_limit=args.dead)
+    gateway = gateway_for(settings)
+    status = gateway.queue_status(dead_limit=args.dead)
+    company = gateway.company()
     if args.json:
-        print(json.dumps(dataclasses.asdict(status), indent=2, sort_keys=True))
+        report = {
+            **dataclasses.asdict(status),
+            "company": None if company is None else dataclasses.asdict(company),
+        }
+        print(json.dumps(report, indent=2, sort_keys=True))
         return EXIT_OK
+    _print_company(company, status.server_time)
     print("Queue (by qbStatus):")
     for name in QB_STATUS_ORDER:
         print(f"  {name:<13}{status.counts.get(name, 0):>8}")
@@ -48,6 +56,39 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         for event in status.dead:
             print(f"  {event.ref_number:<11} {event.event_id}  {event.last_error or ''}")
     return EXIT_OK
+
+
+def _print_company(company: CompanyView | None, now_ms: float) -> None:
+    if company is None:
+        print("QuickBooks: not read yet (the first Web Connector run reads it).")
+        return
+
+    def ago(ms: float | None) -> str:
+        return "never" if ms is None else f"{_duration(max(0.0, (now_ms - ms) / 1000))} ago"
+
+    ml = {True: "on", False: "off", None: "unknown"}[company.multi_location_enabled]
+    versions = company.supported_qbxml_versions[-1] if company.supported_qbxml_versions else "?"
+    print(
+        f"QuickBooks: {company.company_name or '?'} ({company.product_name or 'product unknown'}, "
+        f"{company.file_mode or 'file mode unknown'}, qbXML up to {versions}), "
+        f"file {company.company_file or '(the one open in QuickBooks)'}"
+    )
+    print(f"  multi-location inventory: {ml} (read {ago(company.capabilities_read_at)})")
+    counts = company.list_counts
+    lists = (
+        f"{counts.items} items, {counts.sites} sites, {counts.accounts} accounts"
+        if counts is not None
+        else "none yet"
+    )
+    print(f"  lists: {lists}, pulled {ago(company.lists_pulled_at)}")
+    if company.pull_step is not None:
+        print(
+            f"  list pull in progress: {company.pull_step}, {company.pull_entries} entries so far"
+        )
+    elif company.refresh_requested:
+        print("  list pull requested: at the next Web Connector run")
+    if company.pull_error:
+        print(f"  last list pull failed: {company.pull_error}")
 
 
 QB_STATUS_ORDER = (

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from lxml import etree
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,10 @@ class Answer:
     status_severity: str
     status_message: str
     txn_id: str | None  # Add responses: the new transaction's TxnID
-    transactions: tuple[FoundTransaction, ...]  # every *Ret in the answer
+    transactions: tuple[FoundTransaction, ...]  # every *Ret in the answer (not for reads)
+    # The `*Rs` element itself: a read's content is taken from it only when asked
+    # (`parse.query_outcome`), so one unreadable page fails alone, not the message.
+    element: etree._Element | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_query(self) -> bool:

@@ -8,6 +8,14 @@ would be dangerous: a document that is not well-formed XML, has no
 `QbxmlParseError`, and the caller treats the whole message as failed
 (outcome unknown: look the events up before sending them again).
 
+Answers to reads (`contract.QUERY_KINDS`: HostQuery ... AccountQuery) keep
+their `*Rs` element; `query_outcome(answer)` turns one into a
+`contract.HostInfo` / `CompanyInfo` / `PreferencesInfo` / `ListPage`. That
+is done per answer, so a page QuickBooks sent with an entry the bridge
+cannot read (no ListID, no FullName, IsActive not a boolean) fails that
+read alone with a `QbxmlParseError` naming the entry, and the events
+answered in the same message are still recorded.
+
 The parser never resolves entities or fetches DTDs (the text comes from the
 network), and error messages are cut short so a log line never carries a
 megabyte of XML.
@@ -15,8 +23,12 @@ megabyte of XML.
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
+
 from lxml import etree
 
+from qbwc_bridge import contract
 from qbwc_bridge.qbxml.model import Answer, FoundLine, FoundTransaction, QbRef
 
 QUERY_NO_MATCH = 1  # statusCode of a Query that matched nothing: "not found", not an error
@@ -127,7 +139,8 @@ def _answer(rs: etree._Element) -> Answer:
         raise QbxmlParseError(
             f"{rs.tag} has no readable statusCode ({_short(repr(raw_code))})"
         ) from error
-    transactions = _transactions(rs)
+    # A read's Rets are list entries, not transactions: query_outcome reads them.
+    transactions = () if kind in READ_KINDS else _transactions(rs)
     is_add = not kind.endswith("Query")
     return Answer(
         kind=kind,
@@ -138,6 +151,7 @@ def _answer(rs: etree._Element) -> Answer:
         # An Add's Ret is the transaction it created; a Query's are its matches.
         txn_id=transactions[0].txn_id if is_add and transactions else None,
         transactions=transactions,
+        element=rs,
     )
 
 
@@ -158,3 +172,173 @@ def parse_response(response: str | bytes) -> list[Answer]:
         for child in messages
         if isinstance(child.tag, str) and child.tag.endswith("Rs")
     ]
+
+
+# -- reads: what QuickBooks has --------------------------------------------------------------
+
+READ_KINDS: frozenset[str] = frozenset(contract.QUERY_KINDS)
+_RET_OF_READ = {
+    "ItemInventoryQuery": "ItemInventoryRet",
+    "ItemInventoryAssemblyQuery": "ItemInventoryAssemblyRet",
+    "InventorySiteQuery": "InventorySiteRet",
+    "AccountQuery": "AccountRet",
+}
+_ITEM_READS = frozenset({"ItemInventoryQuery", "ItemInventoryAssemblyQuery"})
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+# QUANTYPE as QuickBooks writes it (the schema caps the digits at 10.5; reading more is harmless).
+_QUANTITY = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+
+
+def is_read(answer: Answer) -> bool:
+    """Does this answer a read (`contract.QueryRequest`) rather than an event's request?"""
+    return answer.kind in READ_KINDS
+
+
+def _boolean(text: str | None) -> bool | None:
+    """BOOLTYPE ("true"/"false", xsd:boolean also allows 1/0); None when absent or unreadable."""
+    return None if text is None else _BOOLEANS.get(text.strip().lower())
+
+
+def _integer(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(text.strip())
+    except ValueError:
+        return None
+
+
+def host_info(ret: etree._Element) -> contract.HostInfo:
+    """A HostRet; every field is optional (QuickBooks versions differ, HCP text can be partial)."""
+    versions = tuple(
+        text.strip()
+        for text in (element.text for element in ret.iterchildren("SupportedQBXMLVersion"))
+        if text is not None and text.strip()
+    )
+    return contract.HostInfo(
+        product_name=_text(ret, "ProductName"),
+        major_version=_integer(_text(ret, "MajorVersion")),
+        minor_version=_integer(_text(ret, "MinorVersion")),
+        country=_text(ret, "Country"),
+        supported_versions=versions,
+        file_mode=_text(ret, "QBFileMode"),
+    )
+
+
+def company_info(ret: etree._Element) -> contract.CompanyInfo:
+    return contract.CompanyInfo(company_name=_text(ret, "CompanyName"))
+
+
+def preferences_info(ret: etree._Element) -> contract.PreferencesInfo:
+    """Multi-location inventory: None when QuickBooks did not say (before qbXML 10.0)."""
+    return contract.PreferencesInfo(
+        multi_location_available=_boolean(
+            _text(ret, "MultiLocationInventoryPreferences/IsMultiLocationInventoryAvailable")
+        ),
+        multi_location_enabled=_boolean(
+            _text(ret, "MultiLocationInventoryPreferences/IsMultiLocationInventoryEnabled")
+        ),
+    )
+
+
+def _describe(ret: etree._Element, index: int) -> str:
+    """Names an entry in an error: its position and whatever identifies it."""
+    known = [
+        f"{tag} {value!r}"
+        for tag in ("ListID", "FullName", "Name")
+        if (value := _text(ret, tag)) is not None
+    ]
+    return f"{ret.tag} #{index + 1}" + (f" ({', '.join(known)})" if known else "")
+
+
+def _list_entry(ret: etree._Element, index: int, kind: str) -> contract.ListEntry:
+    def fail(problem: str) -> QbxmlParseError:
+        return QbxmlParseError(_short(f"{kind}: {_describe(ret, index)} {problem}"))
+
+    list_id = _text(ret, "ListID")
+    if list_id is None:
+        raise fail("has no ListID")
+    name = _text(ret, "Name")
+    if kind == "InventorySiteQuery":
+        # A site has no FullName: its Name is what InventorySiteRef/FullName holds.
+        if name is None:
+            raise fail("has no Name")
+        full_name = name
+    else:
+        found = _text(ret, "FullName")
+        if found is None:
+            raise fail("has no FullName")
+        full_name = found
+        # Name is by definition the last segment of FullName.
+        name = name or full_name.rsplit(":", 1)[-1]
+    active = _boolean(_text(ret, "IsActive"))
+    if active is None:
+        raise fail(f"has no readable IsActive ({_short(repr(ret.findtext('IsActive')))})")
+    quantity = None
+    if kind in _ITEM_READS:
+        raw = _text(ret, "QuantityOnHand")
+        if raw is not None:
+            if not _QUANTITY.fullmatch(raw):
+                raise fail(f"has an unreadable QuantityOnHand ({_short(repr(raw))})")
+            # QUANTYPE has at most 15 significant digits: a float holds it exactly enough.
+            quantity = float(Decimal(raw))
+    return contract.ListEntry(
+        list_id=list_id,
+        name=name,
+        full_name=full_name,
+        is_active=active,
+        quantity_on_hand=quantity,
+        account_type=_text(ret, "AccountType") if kind == "AccountQuery" else None,
+    )
+
+
+def _list_page(rs: etree._Element, kind: str) -> contract.ListPage:
+    raw_remaining = rs.get("iteratorRemainingCount")
+    remaining = 0
+    if raw_remaining is not None:
+        parsed = _integer(raw_remaining)
+        if parsed is None or parsed < 0:
+            raise QbxmlParseError(
+                f"{rs.tag} has an unreadable iteratorRemainingCount ({_short(repr(raw_remaining))})"
+            )
+        remaining = parsed
+    iterator_id = (rs.get("iteratorID") or "").strip() or None
+    ret_tag = _RET_OF_READ[kind]
+    entries = tuple(
+        _list_entry(ret, index, kind) for index, ret in enumerate(rs.iterchildren(ret_tag))
+    )
+    return contract.ListPage(
+        list_name=contract.LIST_OF_QUERY[kind],
+        entries=entries,
+        iterator_id=iterator_id,
+        remaining=remaining,
+    )
+
+
+def query_outcome(answer: Answer) -> contract.QueryOutcome | None:
+    """What a read's answer says QuickBooks has; None when its status is a failure.
+
+    statusCode 0 is read; 1 ("no match") on a list read is an empty page.
+    Any other status (1 on a one-shot read, warnings, errors) returns None:
+    classify it with `status_codes` like an event's. Raises
+    `QbxmlParseError` when QuickBooks said OK but an entry is unreadable,
+    naming the entry; `ValueError` when `answer` is not a read's.
+    """
+    kind = answer.kind
+    if kind not in READ_KINDS or answer.element is None:
+        raise ValueError(f"{kind}Rs is not the answer to a read")
+    rs = answer.element
+    if kind in _RET_OF_READ:
+        if answer.status_code not in (0, QUERY_NO_MATCH):
+            return None
+        return _list_page(rs, kind)
+    if answer.status_code != 0:
+        return None
+    ret = rs.find(f"{kind.removesuffix('Query')}Ret")
+    # An OK answer without its Ret says nothing: every field unknown, as in a partial HCP.
+    empty = etree.Element("Ret")
+    if kind == "HostQuery":
+        return host_info(ret if ret is not None else empty)
+    if kind == "CompanyQuery":
+        return company_info(ret if ret is not None else empty)
+    return preferences_info(ret if ret is not None else empty)

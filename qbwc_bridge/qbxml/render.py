@@ -22,6 +22,18 @@ turn into a request QuickBooks would accept (a transfer below qbXML 10.0, an
 unmapped site or account, an over-long name) is not sent: it comes back as a
 `Refusal` with a reason an operator can act on, and the rest of the batch is
 rendered normally.
+
+Reads (`contract.QueryRequest`: host, company, preferences, item and
+assembly pages, sites, accounts) go first in the message, before any event,
+with the query's `request_id` as requestID. They ask only for the fields the
+bridge reads (`IncludeRetElement`) and for inactive entries too
+(`ActiveStatus All`: a deactivated item must show up as inactive, not as
+missing). The item lists are read in pages through qbXML iterators; every
+`Continue` repeats the `Start` request's criteria, as Intuit requires of an
+iterator, with the `iteratorID` QuickBooks gave. A query the negotiated
+qbXML version cannot express (iterators before 5.0, inventory sites before
+10.0) comes back as a `QueryRefusal`, never as a request QuickBooks would
+reject whole.
 """
 
 from __future__ import annotations
@@ -35,7 +47,7 @@ from typing import Literal
 
 from lxml import etree
 
-from qbwc_bridge.contract import ClaimedEvent, EventLine
+from qbwc_bridge.contract import ClaimedEvent, EventLine, QueryRequest
 from qbwc_bridge.qbxml.model import QbRef
 from qbwc_bridge.qbxml.text import to_qb_text, truncate
 from qbwc_bridge.versions import QbxmlVersion
@@ -98,12 +110,41 @@ class Refusal:
 
 
 @dataclass(frozen=True)
+class RenderedQuery:
+    """One read request in the message."""
+
+    request_id: str
+    kind: str  # the contract's QueryKind, e.g. "ItemInventoryQuery"
+
+
+@dataclass(frozen=True)
+class QueryRefusal:
+    """A read left out of the message: this qbXML version (or the query itself) cannot say it."""
+
+    request_id: str
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class RenderedBatch:
-    """`xml` is None when every event was refused (nothing to send)."""
+    """`xml` is None when nothing was left to send (every query and event refused, or none).
+
+    `queries` and `requests` are what the message holds, in message order
+    (reads first); `request_ids` is every requestID in it.
+    """
 
     xml: str | None
     requests: tuple[RenderedRequest, ...]
     refusals: tuple[Refusal, ...]
+    queries: tuple[RenderedQuery, ...] = ()
+    query_refusals: tuple[QueryRefusal, ...] = ()
+
+    @property
+    def request_ids(self) -> tuple[str, ...]:
+        return tuple(q.request_id for q in self.queries) + tuple(
+            r.claim_token for r in self.requests
+        )
 
 
 def format_quantity(value: float) -> str:
@@ -330,6 +371,127 @@ def build_request(
     return request
 
 
+# -- reads: what QuickBooks has ----------------------------------------------------------
+
+# Intuit's OSR: the iterator attribute is qbXML 5.0; IncludeRetElement is 4.0.
+MIN_ITERATOR_VERSION = QbxmlVersion(5, 0)
+MIN_INCLUDE_RET_VERSION = QbxmlVersion(4, 0)
+# InventorySiteQuery and the MultiLocationInventoryPreferences aggregate came with
+# multi-location inventory: QuickBooks Enterprise 11 and qbXML 10.0 (Intuit,
+# "SDK support for multi location inventory"), like InventorySiteRef.
+MIN_MULTI_LOCATION_VERSION = MIN_SITE_VERSION
+# Our own bound, not QuickBooks': one page must keep QuickBooks' answer well under
+# the 5 MB we allow a message. An item with the longest names QuickBooks allows
+# takes ~370 bytes of answer, so 5,000 make ~1.9 MB (tests/bench/bench_lists.py).
+MAX_PAGE_SIZE = 5000
+
+PAGED_KINDS = frozenset({"ItemInventoryQuery", "ItemInventoryAssemblyQuery"})
+# What the bridge reads of each, in the order the Ret carries them.
+_INCLUDE: dict[str, tuple[str, ...]] = {
+    "CompanyQuery": ("CompanyName",),
+    "ItemInventoryQuery": ("ListID", "Name", "FullName", "IsActive", "QuantityOnHand"),
+    "ItemInventoryAssemblyQuery": ("ListID", "Name", "FullName", "IsActive", "QuantityOnHand"),
+    # Sites are a flat list: their Name is the name a reference uses (no FullName).
+    "InventorySiteQuery": ("ListID", "Name", "IsActive"),
+    "AccountQuery": ("ListID", "Name", "FullName", "IsActive", "AccountType"),
+}
+
+
+def _refuse_iterator(query: QueryRequest) -> None:
+    if query.iterator is not None:
+        # Only the item queries carry iterator attributes in the schema.
+        raise Unrenderable(f"{query.kind} cannot be read with an iterator; this is a queue bug")
+
+
+def _page_attributes(request: etree._Element, query: QueryRequest, version: QbxmlVersion) -> int:
+    """iterator / iteratorID attributes of a paged item query; returns MaxReturned."""
+    if query.iterator is None:
+        # Unpaged, 50,000 items would be one answer of tens of megabytes.
+        raise Unrenderable(
+            f"{query.kind} must be read in pages (iterator Start/Continue); this is a queue bug"
+        )
+    if version < MIN_ITERATOR_VERSION:
+        raise Unrenderable(
+            f"qbXML {version} has no iterators (they need 5.0) to read {query.kind} in pages; "
+            "update QuickBooks or the QBXML_VERSION setting"
+        )
+    page = query.max_returned
+    if page is None or not 1 <= page <= MAX_PAGE_SIZE:
+        raise Unrenderable(
+            f"{query.kind} page size {page!r} must be 1-{MAX_PAGE_SIZE}; this is a queue bug"
+        )
+    request.set("iterator", query.iterator)
+    if query.iterator == "Continue":
+        iterator_id = query.iterator_id or ""
+        if (
+            not iterator_id
+            or len(iterator_id) > REQUEST_ID_MAX
+            or not _LIST_ID_CHARS.fullmatch(iterator_id)
+        ):
+            raise Unrenderable(
+                f"{query.kind} Continue needs the iteratorID QuickBooks returned, "
+                f"got {iterator_id[:60]!r}; restart the read"
+            )
+        request.set("iteratorID", iterator_id)
+    return page
+
+
+def _include(request: etree._Element, kind: str, version: QbxmlVersion) -> None:
+    """IncludeRetElement: QuickBooks returns only these fields (smaller, faster answers)."""
+    if version >= MIN_INCLUDE_RET_VERSION:
+        for name in _INCLUDE.get(kind, ()):
+            _sub(request, "IncludeRetElement", name)
+
+
+def build_query(query: QueryRequest, version: QbxmlVersion) -> etree._Element:
+    """One detached `*QueryRq` element for a read Convex asked for; raises `Unrenderable`.
+
+    Element order follows the qbXML 13.0 schema: ListWithClassFilter /
+    ListFilter / InventorySiteFilter (MaxReturned, then ActiveStatus) before
+    IncludeRetElement.
+    """
+    request_id = query.request_id
+    if len(request_id) > REQUEST_ID_MAX or not _LIST_ID_CHARS.fullmatch(request_id):
+        raise Unrenderable(
+            f"query id {request_id[:60]!r} cannot be a qbXML requestID "
+            f"(at most {REQUEST_ID_MAX} printable ASCII characters); this is a queue bug"
+        )
+    kind = query.kind
+    request = etree.Element(f"{kind}Rq", requestID=request_id)
+    if kind in PAGED_KINDS:
+        page = _page_attributes(request, query, version)
+        _sub(request, "MaxReturned", str(page))
+        _sub(request, "ActiveStatus", "All")
+        _include(request, kind, version)
+        return request
+    _refuse_iterator(query)
+    if kind == "HostQuery":
+        # HostRet is a dozen short fields: asking for all of it costs nothing and never
+        # names a field an older QuickBooks lacks.
+        return request
+    if kind == "CompanyQuery":
+        _include(request, kind, version)
+    elif kind == "PreferencesQuery":
+        # Below 10.0 the aggregate does not exist (QuickBooks cannot have sites there): the
+        # whole PreferencesRet is small, ask for all of it rather than for a name it lacks.
+        if version >= MIN_MULTI_LOCATION_VERSION:
+            _sub(request, "IncludeRetElement", "MultiLocationInventoryPreferences")
+    elif kind == "InventorySiteQuery":
+        if version < MIN_MULTI_LOCATION_VERSION:
+            raise Unrenderable(
+                f"qbXML {version} has no inventory sites (they need 10.0, QuickBooks "
+                "Enterprise with Advanced Inventory)"
+            )
+        _sub(request, "ActiveStatus", "All")
+        _include(request, kind, version)
+    elif kind == "AccountQuery":
+        _sub(request, "ActiveStatus", "All")
+        _include(request, kind, version)
+    else:
+        raise Unrenderable(f"{kind} is not a read this bridge can render")
+    return request
+
+
 def render_document(
     requests: Iterable[etree._Element],
     version: QbxmlVersion,
@@ -351,19 +513,43 @@ def render_batch(
     events: Sequence[ClaimedEvent],
     version: QbxmlVersion,
     *,
+    queries: Sequence[QueryRequest] = (),
     tz: tzinfo | None = None,
     on_error: OnError = "continueOnError",
 ) -> RenderedBatch:
-    """One qbXML message for every renderable event; the others come back as refusals.
+    """One qbXML message: the renderable queries first, then every renderable event.
 
-    `version` is the negotiated qbXML version; `tz` is where TxnDate is
-    counted (None = the bridge's local time).
+    What cannot be rendered comes back as refusals (`refusals` for events,
+    `query_refusals` for queries). `version` is the negotiated qbXML
+    version; `tz` is where TxnDate is counted (None = the bridge's local time).
     """
     elements: list[etree._Element] = []
+    rendered_queries: list[RenderedQuery] = []
+    query_refusals: list[QueryRefusal] = []
+    seen_ids: set[str] = set()
+    for query in queries:
+        try:
+            if query.request_id in seen_ids:
+                # Answers are matched by requestID: two requests under one id could not be told apart.
+                raise Unrenderable(
+                    f"requestID {query.request_id!r} is used twice in one message; this is a queue bug"
+                )
+            element = build_query(query, version)
+        except Unrenderable as error:
+            query_refusals.append(QueryRefusal(query.request_id, query.kind, error.reason))
+            continue
+        seen_ids.add(query.request_id)
+        elements.append(element)
+        rendered_queries.append(RenderedQuery(query.request_id, query.kind))
     requests: list[RenderedRequest] = []
     refusals: list[Refusal] = []
     for event in events:
         try:
+            if event.claim_token in seen_ids:
+                raise Unrenderable(
+                    f"requestID {event.claim_token!r} is already a query's in this message; "
+                    "this is a queue bug"
+                )
             element = build_request(event, version, tz)
         except Unrenderable as error:
             refusals.append(
@@ -381,4 +567,10 @@ def render_batch(
             )
         )
     xml = render_document(elements, version, on_error).decode("utf-8") if elements else None
-    return RenderedBatch(xml=xml, requests=tuple(requests), refusals=tuple(refusals))
+    return RenderedBatch(
+        xml=xml,
+        requests=tuple(requests),
+        refusals=tuple(refusals),
+        queries=tuple(rendered_queries),
+        query_refusals=tuple(query_refusals),
+    )

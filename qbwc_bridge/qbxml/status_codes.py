@@ -188,6 +188,13 @@ STATUS_TABLE: tuple[Rule, ...] = (
         f"QuickBooks Enterprise), or remove the site mapping in Convex, {RETRY}",
     ),
     _code(
+        3391,
+        "retryable",
+        "Iterator not valid",
+        "QuickBooks no longer knows this list iterator (it lives only as long as one "
+        "connection); the list is read again from its start.",
+    ),
+    _code(
         3260,
         "permanent",
         "Insufficient permission",

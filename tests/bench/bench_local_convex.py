@@ -45,6 +45,7 @@ def measure(name: str, calls: int, call: Callable[[], Any]) -> None:
 
 
 def seed(runtime: LocalConvex, events: int) -> None:
+    runtime.admin_client().mutation("admins:grant", {"subject": EMPLOYEE})
     employee = runtime.client(EMPLOYEE)
     employee.mutation("inventory:upsertLocation", {"code": "WH", "qbSiteFullName": "Warehouse"})
     employee.mutation(

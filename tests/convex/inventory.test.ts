@@ -5,6 +5,7 @@ import { MAX_QUANTITY, MEMO_MAX } from "../../convex/lib/constants";
 import {
   EMPLOYEE,
   type T,
+  asAdmin,
   asEmployee,
   balance,
   documentsWrittenBy,
@@ -528,52 +529,52 @@ describe("voidEvent", () => {
 
 describe("upsertLocation / upsertReasonAccount", () => {
   test("create, update, and an identical repeat is 'unchanged' with no write", async () => {
-    const emp = asEmployee(t);
-    const created = await emp.mutation(api.inventory.upsertLocation, { code: "DOCK", name: "Dock", qbSiteFullName: "Dock" });
+    const admin = asAdmin(t);
+    const created = await admin.mutation(api.inventory.upsertLocation, { code: "DOCK", name: "Dock", qbSiteFullName: "Dock" });
     expect(created.result).toBe("created");
     const before = await dumpAll(t);
-    const again = await emp.mutation(api.inventory.upsertLocation, { code: "DOCK", name: "Dock", qbSiteFullName: "Dock" });
+    const again = await admin.mutation(api.inventory.upsertLocation, { code: "DOCK", name: "Dock", qbSiteFullName: "Dock" });
     expect(again).toEqual({ locationId: created.locationId, result: "unchanged" });
     expect(await dumpAll(t)).toEqual(before);
     expect(
-      await documentsWrittenBy(emp, (ctx) => ctx.runMutation(api.inventory.upsertLocation, { code: "DOCK", name: "Dock", qbSiteFullName: "Dock" })),
+      await documentsWrittenBy(admin, (ctx) => ctx.runMutation(api.inventory.upsertLocation, { code: "DOCK", name: "Dock", qbSiteFullName: "Dock" })),
     ).toBe(0);
     // Omitted fields are left alone, so a partial call is also unchanged.
-    expect((await emp.mutation(api.inventory.upsertLocation, { code: "DOCK" })).result).toBe("unchanged");
+    expect((await admin.mutation(api.inventory.upsertLocation, { code: "DOCK" })).result).toBe("unchanged");
 
-    const updated = await emp.mutation(api.inventory.upsertLocation, { code: "DOCK", name: "Loading dock" });
+    const updated = await admin.mutation(api.inventory.upsertLocation, { code: "DOCK", name: "Loading dock" });
     expect(updated.result).toBe("updated");
     const doc = await t.run(async (ctx) => await ctx.db.get(created.locationId));
     expect(doc).toMatchObject({ code: "DOCK", name: "Loading dock", active: true, qbSiteFullName: "Dock" });
   });
 
   test("a new location without a name is named by its code", async () => {
-    const { locationId } = await asEmployee(t).mutation(api.inventory.upsertLocation, { code: "SHELF-9" });
+    const { locationId } = await asAdmin(t).mutation(api.inventory.upsertLocation, { code: "SHELF-9" });
     expect(await t.run(async (ctx) => (await ctx.db.get(locationId))?.name)).toBe("SHELF-9");
   });
 
   test("deactivating a location that holds stock is LOCATION_HAS_STOCK; once empty it works", async () => {
     await stock(t, "WID-1", "BIN-A", 2);
     await expectRejectedWithoutWrites(t, "LOCATION_HAS_STOCK", () =>
-      asEmployee(t).mutation(api.inventory.upsertLocation, { code: "BIN-A", active: false }),
+      asAdmin(t).mutation(api.inventory.upsertLocation, { code: "BIN-A", active: false }),
     );
     await transfer({ sku: "WID-1", quantity: 2, fromLocation: "BIN-A", toLocation: "BIN-B" });
-    const result = await asEmployee(t).mutation(api.inventory.upsertLocation, { code: "BIN-A", active: false });
+    const result = await asAdmin(t).mutation(api.inventory.upsertLocation, { code: "BIN-A", active: false });
     expect(result.result).toBe("updated");
     await expectCode(transfer({ sku: "WID-1", quantity: 1, fromLocation: "BIN-B", toLocation: "BIN-A" }), "LOCATION_INACTIVE");
   });
 
   test("location text limits", async () => {
-    await expectRejectedWithoutWrites(t, "INVALID_ARGUMENT", () => asEmployee(t).mutation(api.inventory.upsertLocation, { code: "  " }));
+    await expectRejectedWithoutWrites(t, "INVALID_ARGUMENT", () => asAdmin(t).mutation(api.inventory.upsertLocation, { code: "  " }));
     await expectRejectedWithoutWrites(t, "INVALID_ARGUMENT", () =>
-      asEmployee(t).mutation(api.inventory.upsertLocation, { code: "X", qbSiteFullName: "s".repeat(32) }),
+      asAdmin(t).mutation(api.inventory.upsertLocation, { code: "X", qbSiteFullName: "s".repeat(32) }),
     );
   });
 
   test("reason account: idempotent, needs an account when created, can be deactivated", async () => {
-    const emp = asEmployee(t);
+    const admin = asAdmin(t);
     const before = await dumpAll(t);
-    const again = await emp.mutation(api.inventory.upsertReasonAccount, {
+    const again = await admin.mutation(api.inventory.upsertReasonAccount, {
       reasonCode: "COUNT",
       description: "Cycle count",
       qbAccountListId: "90000001-1",
@@ -582,14 +583,14 @@ describe("upsertLocation / upsertReasonAccount", () => {
     expect(again.result).toBe("unchanged");
     expect(await dumpAll(t)).toEqual(before);
     expect(
-      await documentsWrittenBy(emp, (ctx) =>
+      await documentsWrittenBy(admin, (ctx) =>
         ctx.runMutation(api.inventory.upsertReasonAccount, { reasonCode: "DAMAGE", qbAccountFullName: "Shrinkage" }),
       ),
     ).toBe(0);
 
-    await expectRejectedWithoutWrites(t, "INVALID_ARGUMENT", () => emp.mutation(api.inventory.upsertReasonAccount, { reasonCode: "NEW" }));
+    await expectRejectedWithoutWrites(t, "INVALID_ARGUMENT", () => admin.mutation(api.inventory.upsertReasonAccount, { reasonCode: "NEW" }));
 
-    expect((await emp.mutation(api.inventory.upsertReasonAccount, { reasonCode: "COUNT", active: false })).result).toBe("updated");
+    expect((await admin.mutation(api.inventory.upsertReasonAccount, { reasonCode: "COUNT", active: false })).result).toBe("updated");
     await expectCode(adjust({ sku: "WID-1", quantity: 1, location: "MAIN", mode: "delta" }), "REASON_INACTIVE");
   });
 });
@@ -647,6 +648,10 @@ describe("auth", () => {
       "qbSessions:close",
       "qbSessions:getLastError",
       "parts:upsertBatch",
+      "admins:grant",
+      "admins:revoke",
+      "admins:list",
+      "mappingLog:listRecent",
     ]) {
       expect(visibility[name]).toBe("internal");
     }

@@ -23,6 +23,7 @@ import {
   expectRejectedWithoutWrites,
   getEvent,
   getSession,
+  knownCompany,
   newCallId,
   newTest,
   openSession,
@@ -222,6 +223,7 @@ describe("qbSessions:authenticate", () => {
 
   test("a second Web Connector right after the first is 'busy', told who is syncing", async () => {
     await pendingEvents(2);
+    await knownCompany(t, { companyFile: "C:\\Books\\Acme.QBW" });
     const first = await authenticate("h-1", { userName: "alice-pc", companyFile: "C:\\Books\\Acme.QBW" });
     expect(first.status).toBe("open");
     at(3000);
@@ -387,6 +389,7 @@ describe("qbSessions:nextMessage", () => {
     }
     const sessionId = await openSession(t, "h-1");
     at(5000);
+    await knownCompany(t, { companyFile: "C:\\co.qbw" });
     const result = await nextMessage("h-1", 2, { callId: "send-A", companyFile: "C:\\co.qbw", qbXmlVersion: "13.0" });
     expect(result.status).toBe("events");
     if (result.status !== "events") return;

@@ -25,6 +25,15 @@ export const EMPLOYEE = { subject: "emp-1", name: "Employee One" };
 /** The accessor employees use: signed in, so the event records who acted. */
 export const asEmployee = (t: T) => t.withIdentity(EMPLOYEE);
 
+/** An identity an operator made admin (seedWorld grants it): configures locations, reasons, mappings. */
+export const ADMIN = { subject: "adm-1", name: "Admin One" };
+export const asAdmin = (t: T) => t.withIdentity(ADMIN);
+
+/** What `qbwc-bridge grant-admin SUBJECT` does: the internal grant, with the deploy key. */
+export async function grantAdmin(t: T, subject: string) {
+  return await t.mutation(internal.admins.grant, { subject });
+}
+
 const TABLES = Object.keys(schema.tables) as TableNames[];
 
 /**
@@ -81,8 +90,29 @@ export async function expectCode(promise: Promise<unknown>, code: string) {
  * no site (BIN-A, BIN-B), one location sharing MAIN's site (MAIN-2), one
  * inactive location, reason codes (one inactive) and a few parts.
  */
+/**
+ * QuickBooks as already read: capabilities known (multi-location inventory as
+ * given; undefined = not reported) and lists never pulled automatically, so
+ * events go out as mapped. Tests about reading QuickBooks set up their own.
+ */
+export async function knownCompany(t: T, opts: { multiLocation?: boolean; companyFile?: string } = {}) {
+  return await t.run(
+    async (ctx) =>
+      await ctx.db.insert("qb_companies", {
+        companyFile: opts.companyFile ?? "",
+        lastSeenAt: 0,
+        hostReadAt: 0,
+        preferencesReadAt: 0,
+        multiLocationEnabled: opts.multiLocation,
+        listMaxAgeMs: 0,
+      }),
+  );
+}
+
 export async function seedWorld(t: T) {
-  const emp = asEmployee(t);
+  await knownCompany(t);
+  await grantAdmin(t, ADMIN.subject);
+  const admin = asAdmin(t);
   const locations = [
     { code: "MAIN", name: "Main warehouse", qbSiteListId: "80000001-1", qbSiteFullName: "Main WH" },
     { code: "MAIN-2", name: "Main annex", qbSiteListId: "80000001-1", qbSiteFullName: "Main WH" },
@@ -91,18 +121,18 @@ export async function seedWorld(t: T) {
     { code: "BIN-B", name: "Bin B" },
     { code: "OLD", name: "Old shed", active: false },
   ];
-  for (const location of locations) await emp.mutation(api.inventory.upsertLocation, location);
-  await emp.mutation(api.inventory.upsertReasonAccount, {
+  for (const location of locations) await admin.mutation(api.inventory.upsertLocation, location);
+  await admin.mutation(api.inventory.upsertReasonAccount, {
     reasonCode: "COUNT",
     description: "Cycle count",
     qbAccountListId: "90000001-1",
     qbAccountFullName: "Inventory Adjustments",
   });
-  await emp.mutation(api.inventory.upsertReasonAccount, {
+  await admin.mutation(api.inventory.upsertReasonAccount, {
     reasonCode: "DAMAGE",
     qbAccountFullName: "Shrinkage",
   });
-  await emp.mutation(api.inventory.upsertReasonAccount, {
+  await admin.mutation(api.inventory.upsertReasonAccount, {
     reasonCode: "RETIRED",
     qbAccountFullName: "Old account",
     active: false,

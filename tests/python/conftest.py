@@ -7,12 +7,16 @@ back on real time, for tests that need a clean database.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 
 import pytest
-from support.bridge import RunningBridge, bridge_settings, serve_bridge
+import structlog
+from support.bridge import RunningBridge, bridge_settings, read_quickbooks, serve_bridge
 from support.local_convex import LocalConvex
 from support.world import World, build_world
+
+from qbwc_bridge.logging import configure_logging
 
 
 @pytest.fixture(scope="session")
@@ -38,9 +42,47 @@ def world(convex: LocalConvex) -> World:
 
 
 @pytest.fixture
-def bridge(convex: LocalConvex) -> Iterator[RunningBridge]:
-    """The bridge, served over real HTTP, on the emptied runtime."""
+def bridge(convex: LocalConvex, world: World) -> Iterator[RunningBridge]:
+    """The bridge, served over real HTTP, that has read the world's QuickBooks once
+    (capabilities and lists), as an installed bridge has."""
     with serve_bridge(
         bridge_settings(convex.url, convex.admin_key, QBWC_BATCH_SIZE="25")
     ) as running:
+        read_quickbooks(running, world.quickbooks)
         yield running
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Whatever a test configures (configure_logging, an in-process CLI `main()`), the
+    next test starts from the logging it had."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    named = {name: logging.getLogger(name) for name in ("spyne", "urllib3", "waitress.queue")}
+    levels = {name: logger.level for name, logger in named.items()}
+    filters = {name: list(logger.filters) for name, logger in named.items()}
+    yield
+    structlog.configure(**saved)
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, logger in named.items():
+        logger.setLevel(levels[name])
+        logger.filters[:] = filters[name]
+
+
+LogLines = Callable[[], list[str]]
+
+
+@pytest.fixture
+def json_logs(capsys: pytest.CaptureFixture[str], restore_logging: None) -> LogLines:
+    """The bridge's logging as `serve` sets it up (JSON lines on stderr); the returned
+    function gives every line written so far, by any thread."""
+    configure_logging("json", "info")
+    seen: list[str] = []
+
+    def lines() -> list[str]:
+        seen.extend(line for line in capsys.readouterr().err.splitlines() if line)
+        return list(seen)
+
+    return lines

@@ -14,11 +14,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 from support.local_convex import LocalConvex
 from support.qb_simulator import QuickBooksSimulator
 from support.qbwc_simulator import QbwcSimulator
+from test_docs import config_env_vars
 
 from qbwc_bridge import sample_data
+from qbwc_bridge.cli import main
 
 CLI = str(Path(sys.executable).parent / "qbwc-bridge")
 
@@ -111,6 +114,7 @@ def test_bad_setting_exits_2_without_traceback() -> None:
 
 def test_status_and_retry_against_a_runtime(convex: LocalConvex) -> None:
     env = {"CONVEX_URL": convex.url, "CONVEX_DEPLOY_KEY": convex.admin_key, "LOG_FORMAT": "json"}
+    convex.admin_client().mutation("admins:grant", {"subject": "emp-1"})
     employee = convex.client("emp-1")
     employee.mutation("inventory:upsertLocation", {"code": "WH", "qbSiteFullName": "Main"})
     employee.mutation(
@@ -144,3 +148,54 @@ def test_status_when_convex_is_down_is_one_line() -> None:
     )
     assert result.returncode == 1
     assert "unreachable" in result.stderr and "Traceback" not in result.stderr
+
+
+GOOD_SERVE_ENV = {"QBWC_USERNAME": "qbwc", "QBWC_PASSWORD": "a-password", "LOG_FORMAT": "json"}
+BAD_SETTINGS = [
+    ("QB_TIMEZONE", "America/Chicgo"),
+    ("QBWC_MIN_CLIENT_VERSION", "garbage"),
+    ("QBXML_VERSION", "99.0"),
+    ("QBWC_BATCH_SIZE", "0"),
+    ("QBWC_SESSION_TTL_SECONDS", "10"),
+    ("QBWC_POSTPONE_SECONDS", "-1"),
+    ("LOG_FORMAT", "xml"),
+    ("LOG_LEVEL", "loud"),
+    ("PORT", "70000"),
+    ("CONVEX_URL", "ftp://convex"),
+    ("CONVEX_CONNECT_TIMEOUT_SECONDS", "0"),
+    ("CONVEX_READ_TIMEOUT_SECONDS", "soon"),
+    ("CONVEX_RETRY_BUDGET_SECONDS", "600"),
+    ("SOAP_MAX_RESPONSE_BYTES", "1"),
+    ("SOAP_MAX_BODY_BYTES", "99999999999"),
+    ("TRUSTED_PROXIES", "10.0.0.0/8, caddy"),
+    ("METRICS_TOKEN", "short"),
+    ("QBWC_PASSWORD_HASH", "md5$1$a$b"),
+    ("CONVEX_DEPLOY_KEY", ""),  # CONVEX_URL without its key
+]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_SETTINGS, ids=[name for name, _ in BAD_SETTINGS])
+def test_serve_with_a_bad_setting_exits_2_with_one_line_naming_it(
+    name: str,
+    value: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    restore_logging: None,
+) -> None:
+    # Why item 7: typos in settings were accepted and silently killed the queue.
+    for variable in config_env_vars():
+        monkeypatch.delenv(variable, raising=False)
+    env = {**GOOD_SERVE_ENV, name: value}
+    if name == "CONVEX_DEPLOY_KEY":
+        env["CONVEX_URL"] = "https://x.convex.cloud"
+    for key, item in env.items():
+        monkeypatch.setenv(key, item)
+    assert main(["--env-file", "/nonexistent", "serve", "--port", "0"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and name in lines[0], lines
+
+
+def test_serve_with_a_bad_setting_is_one_line_from_the_real_command() -> None:
+    result = run_cli("serve", env={**GOOD_SERVE_ENV, "QB_TIMEZONE": "America/Chicgo"})
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: QB_TIMEZONE") and result.stderr.count("\n") == 1

@@ -19,6 +19,7 @@ from support.bridge import (
     USERNAME,
     RunningBridge,
     bridge_settings,
+    installed_bridge,
     qbwc,
     serve_bridge,
 )
@@ -54,11 +55,11 @@ def test_two_web_connectors_and_a_slow_quickbooks_post_nothing_twice(
     world: World, convex: LocalConvex
 ) -> None:
     """Item 1: a second Web Connector is kept out while the first one's message may still post."""
-    world.open_stock()
-    for n in range(5):
-        world.adjust("00123", "WH", -(n + 1), reason="DAMAGE")
     settings = bridge_settings(convex.url, convex.admin_key, QBWC_BATCH_SIZE="3")
-    with serve_bridge(settings) as bridge:
+    with installed_bridge(settings, world.quickbooks) as bridge:
+        world.open_stock()
+        for n in range(5):
+            world.adjust("00123", "WH", -(n + 1), reason="DAMAGE")
         a, b = SoapClient(bridge.soap_url), SoapClient(bridge.soap_url)
         ticket_a = login(a)[0]
         message_a = a.send_request(ticket_a, HCP_RESPONSE)
@@ -181,10 +182,10 @@ def test_a_retried_authenticate_after_a_lost_reply_opens_one_session(
     world: World, convex: LocalConvex
 ) -> None:
     """Item 4: every call the bridge may retry is idempotent (lost replies on each of them)."""
-    world.open_stock()
     with flaky_proxy(convex.url) as proxy:
         settings = bridge_settings(proxy.url, convex.admin_key)
-        with serve_bridge(settings) as bridge:
+        with installed_bridge(settings, world.quickbooks) as bridge:
+            world.open_stock()
             proxy.lose_reply_once("qbSessions:authenticate")
             proxy.lose_reply_once("qbSessions:nextMessage")
             proxy.lose_reply_once("qbSessions:recordAnswer")
@@ -209,9 +210,9 @@ def test_an_expired_ticket_releases_its_claims_for_lookup_at_once(
     world: World, convex: LocalConvex
 ) -> None:
     """Item 5: a ticket that expires between send and receive strands nothing."""
-    world.open_stock()
     settings = bridge_settings(convex.url, convex.admin_key, QBWC_SESSION_TTL_SECONDS="86400")
-    with serve_bridge(settings) as bridge:
+    with installed_bridge(settings, world.quickbooks) as bridge:
+        world.open_stock()
         soap = SoapClient(bridge.soap_url)
         ticket = login(soap)[0]
         answer = world.quickbooks.process(soap.send_request(ticket))
@@ -230,9 +231,9 @@ def test_an_expired_ticket_releases_its_claims_for_lookup_at_once(
 
 def test_progress_counts_what_is_really_still_due(world: World, convex: LocalConvex) -> None:
     """Item 6: no 100 while work is due; a receive that matches nothing is an error, not done."""
-    world.open_stock()
     settings = bridge_settings(convex.url, convex.admin_key, QBWC_BATCH_SIZE="2")
-    with serve_bridge(settings) as bridge:
+    with installed_bridge(settings, world.quickbooks) as bridge:
+        world.open_stock()
         soap = SoapClient(bridge.soap_url)
         ticket = login(soap)[0]
         message = soap.send_request(ticket)
@@ -268,11 +269,11 @@ def test_two_concurrent_authenticates_open_one_session(world: World, bridge: Run
 
 
 def test_two_bridges_behind_one_url(world: World, convex: LocalConvex) -> None:
-    world.open_stock()
-    for n in range(12):
-        world.transfer("00123", "WH", "TRUCK-1", n + 1)
     settings = bridge_settings(convex.url, convex.admin_key, QBWC_BATCH_SIZE="4")
-    with serve_bridge(settings) as first, serve_bridge(settings) as second:
+    with installed_bridge(settings, world.quickbooks) as first, serve_bridge(settings) as second:
+        world.open_stock()
+        for n in range(12):
+            world.transfer("00123", "WH", "TRUCK-1", n + 1)
         report = qbwc([first, second], world.quickbooks).run_session()
     assert report.percents[-1] == 100 and len(report.requests) == 5
     assert world.queue()["counts"]["applied"] == 17

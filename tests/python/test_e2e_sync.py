@@ -18,6 +18,7 @@ from support.bridge import (
     USERNAME,
     RunningBridge,
     bridge_settings,
+    installed_bridge,
     qbwc,
     serve_bridge,
 )
@@ -54,10 +55,11 @@ def test_happy_path_syncs_every_event_once_and_books_agree(
 
 
 def test_batches_report_progress_until_done(world: World, convex: Any) -> None:
-    world.open_stock()
-    for _ in range(30):
-        world.transfer("00123", "WH", "TRUCK-1", 1)
-    with serve_bridge(bridge_settings(convex.url, convex.admin_key, QBWC_BATCH_SIZE="10")) as small:
+    settings = bridge_settings(convex.url, convex.admin_key, QBWC_BATCH_SIZE="10")
+    with installed_bridge(settings, world.quickbooks) as small:
+        world.open_stock()
+        for _ in range(30):
+            world.transfer("00123", "WH", "TRUCK-1", 1)
         report = qbwc(small, world.quickbooks).run_session()
     assert len(report.requests) == 4  # 35 events, 10 per exchange
     assert report.percents == sorted(report.percents) and report.percents[-1] == 100
@@ -100,7 +102,7 @@ def test_record_locked_is_retried_after_the_backoff(
     world.assert_books_agree()
 
 
-def test_invalid_reference_goes_dead_until_mapped_and_retried(
+def test_invalid_reference_is_held_until_mapped_then_posts(
     world: World, bridge: RunningBridge
 ) -> None:
     world.open_stock()
@@ -109,16 +111,22 @@ def test_invalid_reference_goes_dead_until_mapped_and_retried(
         {"parts": [{"sku": "NEW-1", "name": "New part", "qbItemFullName": "Not In QB"}]},
     )
     world.adjust("NEW-1", "WH", 4)
-    qbwc(bridge, world.quickbooks).run_session()
-    dead = world.state("AD-000006")
-    assert dead["qbStatus"] == "dead"
-    assert "3140" in dead["lastError"] and "map it" in dead["lastError"]
-
-    world.quickbooks.add_item("Hardware:New part")
-    world.admin.mutation(
-        "parts:upsertBatch", {"parts": [{"sku": "NEW-1", "qbItemFullName": "Hardware:New part"}]}
+    report = qbwc(bridge, world.quickbooks).run_session()
+    held = world.state("AD-000006")
+    # Never sent, no retry spent: QuickBooks' item list has no such item.
+    assert held["qbStatus"] == "held" and held["retryCount"] == 0
+    assert (
+        "Not In QB" in held["holdReason"] and "not in QuickBooks' items list" in held["holdReason"]
     )
-    world.admin.mutation("qbQueue:retryFailedEvent", {"eventId": dead["eventId"]})
+    assert not any("AD-000006" in request for request in report.requests)
+    assert world.admin.query("qbQueue:getQueueStatus", {})["counts"]["applied"] == 5
+
+    # The item is created in QuickBooks; the lists are read again; then it is mapped.
+    world.quickbooks.add_item("Hardware:New part")
+    world.admin.mutation("qbMapping:requestListRefresh", {})
+    qbwc(bridge, world.quickbooks).run_session()
+    assert world.state("AD-000006")["qbStatus"] == "held"
+    world.admin.mutation("qbMapping:mapItem", {"sku": "NEW-1", "qbItem": "Hardware:New part"})
     qbwc(bridge, world.quickbooks).run_session()
     assert world.state("AD-000006")["qbStatus"] == "applied"
     assert world.quickbooks.count_by_ref("AD-000006") == 1
@@ -185,8 +193,9 @@ def test_whole_message_parse_error_releases_the_batch(
 
 
 def test_bridge_restart_between_send_and_receive(world: World, convex: Any) -> None:
-    world.open_stock()
     settings = bridge_settings(convex.url, convex.admin_key)
+    with installed_bridge(settings, world.quickbooks):
+        world.open_stock()
     with serve_bridge(settings) as first:
         soap = SoapClient(first.soap_url)
         ticket = soap.call("authenticate", strUserName=USERNAME, strPassword=PASSWORD)[0]

@@ -40,9 +40,15 @@ def post(
     return requests.post(f"{runtime.url}{route}", data=data, headers=headers, timeout=60)
 
 
+def as_admin(runtime: LocalConvex, subject: str = ANA) -> ConvexHttpClient:
+    """`subject`'s client, made admin first (locations and reasons are admin-only)."""
+    runtime.admin_client().mutation("admins:grant", {"subject": subject})
+    return runtime.client(subject)
+
+
 def seed_part(runtime: LocalConvex, sku: str = "SKU-1") -> None:
     """A location, a reason account and a part: enough for an adjustment event."""
-    ana = runtime.client(ANA)
+    ana = as_admin(runtime)
     ana.mutation("inventory:upsertLocation", {"code": "WH", "name": "Warehouse"})
     ana.mutation(
         "inventory:upsertReasonAccount", {"reasonCode": "COUNT", "qbAccountFullName": "Adj"}
@@ -82,7 +88,7 @@ def test_query_answers_through_the_stock_client(convex: LocalConvex) -> None:
 
 
 def test_mutation_writes_and_a_repeat_changes_nothing(convex: LocalConvex) -> None:
-    ana = convex.client(ANA)
+    ana = as_admin(convex)
     first = ana.mutation("inventory:upsertLocation", {"code": "WH", "name": "Warehouse"})
     again = ana.mutation("inventory:upsertLocation", {"code": "WH", "name": "Warehouse"})
     assert first["result"] == "created"
@@ -94,7 +100,13 @@ def test_both_formats_carry_the_same_value_with_floats_as_convex_writes_them(
 ) -> None:
     convex.set_clock(1_700_000_000_000)
     answers = {
-        fmt: post(convex, "/api/query", {"path": "functions:health", "args": {}, "format": fmt})
+        # Signed in: without an identity health carries no counts to compare.
+        fmt: post(
+            convex,
+            "/api/query",
+            {"path": "functions:health", "args": {}, "format": fmt},
+            auth=f"Bearer {ANA}",
+        )
         for fmt in ("json", "convex_encoded_json")
     }
     for response in answers.values():
@@ -131,7 +143,7 @@ def test_convex_error_data_reaches_the_client(convex: LocalConvex) -> None:
     assert isinstance(anonymous.value.data["message"], str)
 
     with pytest.raises(ConvexError) as empty:
-        convex.client(ANA).mutation("inventory:upsertLocation", {"code": "", "name": "x"})
+        as_admin(convex).mutation("inventory:upsertLocation", {"code": "", "name": "x"})
     assert empty.value.data["code"] == "INVALID_ARGUMENT"
 
 
@@ -287,6 +299,7 @@ def test_concurrent_mutations_run_one_at_a_time(convex: LocalConvex) -> None:
     """Twelve clients create the same location at once: exactly one creates it."""
     results: list[str] = []
     errors: list[BaseException] = []
+    as_admin(convex)
 
     def create() -> None:
         try:
@@ -342,11 +355,14 @@ def test_resume_ticks_again_and_reset_returns_real_time(convex: LocalConvex) -> 
 
 
 def test_reset_empties_the_database(convex: LocalConvex) -> None:
-    convex.client(ANA).mutation("inventory:upsertLocation", {"code": "WH"})
+    as_admin(convex).mutation("inventory:upsertLocation", {"code": "WH"})
     convex.reset()
-    assert (
-        convex.client(ANA).mutation("inventory:upsertLocation", {"code": "WH"})["result"]
-        == "created"
+    # The admin role went with everything else.
+    with pytest.raises(ConvexError) as forbidden:
+        convex.client(ANA).mutation("inventory:upsertLocation", {"code": "WH"})
+    assert forbidden.value.data["code"] == "FORBIDDEN"
+    assert as_admin(convex).mutation("inventory:upsertLocation", {"code": "WH"})["result"] == (
+        "created"
     )
 
 
@@ -385,7 +401,7 @@ def test_without_a_key_the_server_makes_one_up() -> None:
 
 
 def location_ids(runtime: LocalConvex, codes: list[str]) -> dict[str, str]:
-    ana = runtime.client(ANA)
+    ana = as_admin(runtime)
     return {c: ana.mutation("inventory:upsertLocation", {"code": c})["locationId"] for c in codes}
 
 

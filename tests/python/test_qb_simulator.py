@@ -456,9 +456,9 @@ def test_unsimulated_requests_fail_the_test_not_quickbooks(qb: QuickBooksSimulat
     xml = (
         '<?xml version="1.0"?><?qbxml version="13.0"?>'
         '<QBXML><QBXMLMsgsRq onError="continueOnError">'
-        '<HostQueryRq requestID="1"/></QBXMLMsgsRq></QBXML>'
+        '<CustomerQueryRq requestID="1"/></QBXMLMsgsRq></QBXML>'
     )
-    with pytest.raises(SimulatorError, match="HostQueryRq"):
+    with pytest.raises(SimulatorError, match="CustomerQueryRq"):
         qb.process(xml)
 
 

@@ -10,7 +10,7 @@ BaseException, so the service's catch-all cannot turn it into a clean answer.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from html import escape
 from typing import Any, cast
 
@@ -56,6 +56,8 @@ class FakeGateway:
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
+        self.hcp: list[tuple[contract.QueryOutcome, ...]] = []
+        self.list_max_age_ms: list[int | None] = []
         self._script: dict[str, list[Any]] = {}
 
     def script(self, method: str, *replies: Any) -> FakeGateway:
@@ -92,8 +94,17 @@ class FakeGateway:
         )
 
     def next_message(
-        self, ticket_hash: str, limit: int, company_file: str, qbxml_version: str
+        self,
+        ticket_hash: str,
+        limit: int,
+        company_file: str,
+        qbxml_version: str,
+        *,
+        hcp: Sequence[contract.QueryOutcome] = (),
+        list_max_age_ms: int | None = None,
     ) -> contract.SendResult:
+        self.hcp.append(tuple(hcp))
+        self.list_max_age_ms.append(list_max_age_ms)
         return cast(
             contract.SendResult,
             self._answer("next_message", ticket_hash, limit, company_file, qbxml_version),
@@ -532,8 +543,12 @@ def test_the_host_answer_is_only_logged(service: SyncService, gateway: FakeGatew
         assert send(service, hcp_response="<<garbage") == ""
     host = next(entry for entry in logs if entry["event"] == "quickbooks_host")
     assert host["product"] == "QuickBooks Enterprise"
-    assert host["supported_versions"] == ["13.0"]
+    assert host["supported_versions"] == ("13.0",)
     assert gateway.methods == ["next_message", "next_message"]
+    # What QuickBooks said goes to Convex with the call; garbage says nothing.
+    assert [type(f).__name__ for f in gateway.hcp[0]] == ["HostInfo"]
+    assert gateway.hcp[1] == ()
+    assert gateway.list_max_age_ms == [24 * 3600 * 1000] * 2
 
 
 # -- receiveResponseXML ---------------------------------------------------------------------------

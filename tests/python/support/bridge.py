@@ -10,8 +10,8 @@ from typing import Any
 
 from qbwc_bridge.auth import LoginThrottle
 from qbwc_bridge.config import Settings, load_settings
-from qbwc_bridge.convex_gateway import ConvexGateway
-from qbwc_bridge.server import build_wsgi_app, create_server, server_url, stop_server
+from qbwc_bridge.metrics import BridgeMetrics
+from qbwc_bridge.server import build_bridge, server_url, stop_server
 from qbwc_bridge.sync import SyncService
 
 from .qbwc_simulator import QbwcSimulator, QuickBooks
@@ -26,6 +26,7 @@ class RunningBridge:
     soap_url: str
     settings: Settings
     sync: SyncService
+    metrics: BridgeMetrics
 
 
 def bridge_settings(convex_url: str, admin_key: str, **overrides: str) -> Settings:
@@ -35,6 +36,8 @@ def bridge_settings(convex_url: str, admin_key: str, **overrides: str) -> Settin
         "QBWC_USERNAME": USERNAME,
         "QBWC_PASSWORD": PASSWORD,
         "LOG_FORMAT": "json",
+        # A Convex that is down is found out quickly in tests.
+        "CONVEX_RETRY_BUDGET_SECONDS": "5",
         **overrides,
     }
     return load_settings(env, env_file=None)
@@ -44,16 +47,21 @@ def bridge_settings(convex_url: str, admin_key: str, **overrides: str) -> Settin
 def serve_bridge(
     settings: Settings, throttle: LoginThrottle | None = None
 ) -> Iterator[RunningBridge]:
-    """Starts the real WSGI app under waitress; stops it on exit."""
+    """Starts the real WSGI app under waitress, wired as `serve` wires it; stops it on exit."""
     url, key = settings.require_convex()
-    gateway = ConvexGateway(url, key, max_attempts=3, max_seconds=5)
-    sync = SyncService(settings, gateway, throttle or LoginThrottle())
-    server: Any = create_server(build_wsgi_app(sync, gateway), "127.0.0.1", 0)
+    bridge = build_bridge(settings, url, key, "127.0.0.1", 0, throttle=throttle)
+    server: Any = bridge.server
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = server_url(server)
     try:
-        yield RunningBridge(url=base, soap_url=f"{base}/qbwc", settings=settings, sync=sync)
+        yield RunningBridge(
+            url=base,
+            soap_url=f"{base}/qbwc",
+            settings=settings,
+            sync=bridge.sync,
+            metrics=bridge.metrics,
+        )
     finally:
         stop_server(server)
         thread.join(timeout=10)
@@ -69,3 +77,18 @@ def qbwc(
     return QbwcSimulator(
         urls[0] if len(urls) == 1 else urls, USERNAME, PASSWORD, quickbooks, **options
     )
+
+
+def read_quickbooks(bridge: RunningBridge, quickbooks: QuickBooks) -> None:
+    """The first Web Connector run of an installation: QuickBooks' capabilities and lists are
+    read before any event goes out. Tests about events start after it, as production does."""
+    report = qbwc(bridge, quickbooks).run_session()
+    assert report.percents and report.percents[-1] == 100, report
+
+
+@contextmanager
+def installed_bridge(settings: Settings, quickbooks: QuickBooks) -> Iterator[RunningBridge]:
+    """`serve_bridge` plus its first run (`read_quickbooks`): start it before making events."""
+    with serve_bridge(settings) as running:
+        read_quickbooks(running, quickbooks)
+        yield running

@@ -21,6 +21,8 @@ from lxml import etree
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 QBWC_NS = "http://developer.intuit.com/"
 
+# strHCPResponse for a QuickBooks object that cannot say what it is (no `hcp_response()`):
+# an Enterprise company with multi-location inventory on.
 HCP_RESPONSE = """<?xml version="1.0" ?>
 <QBXML><QBXMLMsgsRs>
 <HostQueryRs requestID="0" statusCode="0" statusSeverity="Info" statusMessage="Status OK">
@@ -31,6 +33,9 @@ HCP_RESPONSE = """<?xml version="1.0" ?>
 <IsAutomaticLogin>false</IsAutomaticLogin><QBFileMode>SingleUser</QBFileMode></HostRet></HostQueryRs>
 <CompanyQueryRs requestID="1" statusCode="0" statusSeverity="Info" statusMessage="Status OK">
 <CompanyRet><IsSampleCompany>false</IsSampleCompany><CompanyName>Acme Parts &amp; Supply</CompanyName></CompanyRet></CompanyQueryRs>
+<PreferencesQueryRs requestID="2" statusCode="0" statusSeverity="Info" statusMessage="Status OK">
+<PreferencesRet><MultiLocationInventoryPreferences><IsMultiLocationInventoryAvailable>true</IsMultiLocationInventoryAvailable>
+<IsMultiLocationInventoryEnabled>true</IsMultiLocationInventoryEnabled></MultiLocationInventoryPreferences></PreferencesRet></PreferencesQueryRs>
 </QBXMLMsgsRs></QBXML>"""
 
 
@@ -99,6 +104,15 @@ class SoapClient:
             )
         )
 
+    def post(self, url: str, payload: bytes, headers: dict[str, str]) -> bytes:
+        """One HTTP POST; the answer's body, or SoapFault for an HTTP error."""
+        request = urllib.request.Request(url, data=payload, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return bytes(response.read())
+        except urllib.error.HTTPError as error:
+            raise SoapFault(error.read().decode("utf-8", "replace")) from None
+
     def call(self, method: str, **params: Any) -> Any:
         envelope = etree.Element(f"{{{SOAP_NS}}}Envelope", nsmap={"soap": SOAP_NS})
         body = etree.SubElement(envelope, f"{{{SOAP_NS}}}Body")
@@ -106,20 +120,15 @@ class SoapClient:
         for name, value in params.items():
             etree.SubElement(operation, f"{{{QBWC_NS}}}{name}").text = str(value)
         payload = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
-        request = urllib.request.Request(
+        text = self.post(
             self.url,
-            data=payload,
-            headers={
+            payload,
+            {
                 "Content-Type": "text/xml; charset=utf-8",
                 "SOAPAction": f'"{QBWC_NS}{method}"',
                 "User-Agent": "Mozilla/4.0 (compatible; MSIE 6.0; MS Web Services Client Protocol 4.0.30319.42000)",
             },
         )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                text = response.read()
-        except urllib.error.HTTPError as error:
-            raise SoapFault(error.read().decode("utf-8", "replace")) from None
         root = etree.fromstring(text)
         fault = root.find(f".//{{{SOAP_NS}}}Fault")
         if fault is not None:
@@ -203,7 +212,7 @@ class QbwcSimulator:
             request = call(
                 "sendRequestXML",
                 ticket=ticket,
-                strHCPResponse=HCP_RESPONSE if first else "",
+                strHCPResponse=self._hcp_response() if first else "",
                 strCompanyFileName=company,
                 qbXMLCountry="US",
                 qbXMLMajorVers=self.qbxml_major,
@@ -240,6 +249,11 @@ class QbwcSimulator:
                 break
         report.close_message = call("closeConnection", ticket=ticket)
         return report
+
+    def _hcp_response(self) -> str:
+        """QBWC asks QuickBooks itself (Host, Company, Preferences) once the file is open."""
+        answer = getattr(self.quickbooks, "hcp_response", None)
+        return str(answer()) if callable(answer) else HCP_RESPONSE
 
     def _open_quickbooks(self) -> None:
         opener = getattr(self.quickbooks, "open_company", None)

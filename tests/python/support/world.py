@@ -91,7 +91,9 @@ class World:
         return dict(self.admin.query("qbQueue:getQueueStatus", {}))
 
     def convex_qoh(self) -> dict[tuple[str, str | None], Decimal]:
-        """Convex balances folded onto QuickBooks' (item, site) grid."""
+        """Convex balances folded onto QuickBooks' (item, site) grid: per item only when
+        QuickBooks has no sites (multi-location inventory off)."""
+        sites = self.quickbooks.advanced_inventory
         table: defaultdict[tuple[str, str | None], Decimal] = defaultdict(Decimal)
         cursor = None
         while True:
@@ -101,7 +103,7 @@ class World:
             )
             for row in page["page"]:
                 for balance in row["balances"]:
-                    key = (ITEMS[row["sku"]], SITES[balance["location"]])
+                    key = (ITEMS[row["sku"]], SITES[balance["location"]] if sites else None)
                     table[key] += Decimal(str(balance["onHand"]))
             if page["isDone"]:
                 break
@@ -125,11 +127,16 @@ class World:
         assert len(refs) == len(set(refs)), "a RefNumber was posted twice"
 
 
-def build_world(url: str, admin_key: str) -> World:
+def build_world(url: str, admin_key: str, *, multi_location: bool = True) -> World:
+    """`multi_location` False: a QuickBooks Pro/Premier company, one quantity per item and no
+    sites (the Convex locations keep their site names: QuickBooks simply has none)."""
     employee = ConvexHttpClient(url)
     employee.set_auth(EMPLOYEE)
     admin = ConvexHttpClient(url)
     admin.set_admin_auth(admin_key)
+    # Locations and reason codes are admin-only: make the employee admin, as
+    # an operator would with `qbwc-bridge grant-admin`.
+    admin.mutation("admins:grant", {"subject": EMPLOYEE})
     for code, site in SITES.items():
         employee.mutation(
             "inventory:upsertLocation", {"code": code, "name": code, "qbSiteFullName": site}
@@ -147,6 +154,9 @@ def build_world(url: str, admin_key: str) -> World:
         },
     )
     quickbooks = QuickBooksSimulator(
-        items=ITEMS.values(), sites=set(SITES.values()), accounts=ACCOUNTS.values()
+        items=ITEMS.values(),
+        sites=set(SITES.values()) if multi_location else (),
+        accounts=ACCOUNTS.values(),
+        advanced_inventory=multi_location,
     )
     return World(employee=employee, admin=admin, quickbooks=quickbooks)
