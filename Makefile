@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 # Development credentials for `make run` / `make demo` only; production sets its own.
 QBWC_USERNAME ?= qbwc-demo
 QBWC_PASSWORD ?= demo-password-123
+# The operator page's password (any name at sign-in); production sets OPS_PASSWORD_HASH instead.
+OPS_PASSWORD ?= demo-ops-password
 PORT ?= 8080
 
 .PHONY: setup codegen check-codegen test test-ts test-py lint run demo bench soak clean
@@ -47,7 +49,9 @@ test-py: $(VENV)/.installed node_modules/.installed
 
 run: setup
 	@echo "Serving the bridge at http://localhost:$(PORT)/qbwc (user $(QBWC_USERNAME), password $(QBWC_PASSWORD))"
-	QBWC_USERNAME='$(QBWC_USERNAME)' QBWC_PASSWORD='$(QBWC_PASSWORD)' LOG_FORMAT=$${LOG_FORMAT:-console} \
+	@echo "Operator page at http://localhost:$(PORT)/ops (your name, password $(OPS_PASSWORD))"
+	QBWC_USERNAME='$(QBWC_USERNAME)' QBWC_PASSWORD='$(QBWC_PASSWORD)' OPS_PASSWORD='$(OPS_PASSWORD)' \
+		LOG_FORMAT=$${LOG_FORMAT:-console} \
 		$(BIN)/qbwc-bridge serve --sample-data --host 127.0.0.1 --port $(PORT)
 
 demo: setup

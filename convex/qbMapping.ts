@@ -17,6 +17,7 @@ import { findLocationByCode, findPartBySku } from "./lib/ledger";
 import { wakeHolds } from "./lib/mapping";
 import { mappingRef, recordMappingChange } from "./lib/mappingLog";
 import { closestNames } from "./lib/names";
+import { companyView, groupMappingHolds, vCompanyView, vUnmappedRow } from "./lib/views";
 
 /** Who the mapping log names for changes made through these commands (the deploy key). */
 const MAPPED_BY = "deploy-key:map";
@@ -167,7 +168,7 @@ export const mapItemsAuto = internalMutation({
         alreadyMapped += 1;
         continue;
       }
-      const candidates =
+      let candidates =
         args.match === "name"
           ? await ctx.db
               .query("qb_list_entries")
@@ -181,6 +182,8 @@ export const mapItemsAuto = internalMutation({
                 )
                 .take(10)
             ).filter((entry) => entry.fullName === part.sku);
+      // An inactive item would only hold the part's events: never auto-mapped.
+      candidates = candidates.filter((entry) => entry.isActive);
       if (candidates.length === 0) {
         unmatched.push(part.sku);
       } else if (candidates.length > 1) {
@@ -207,51 +210,22 @@ export const mapItemsAuto = internalMutation({
   },
 });
 
-const KEY_KINDS = { item: "part", site: "location", account: "reason" } as const;
-
 /**
  * `unmapped`: what holds events back, one page of held events per call,
  * grouped by what is missing, with how many events wait on each.
  */
 export const listUnmapped = internalQuery({
   args: { paginationOpts: paginationOptsValidator },
-  returns: v.object({
-    rows: v.array(v.object({ key: v.string(), kind: v.string(), name: v.string(), events: v.number(), reason: v.string() })),
-    continueCursor: v.string(),
-    isDone: v.boolean(),
-  }),
+  returns: v.object({ rows: v.array(vUnmappedRow), continueCursor: v.string(), isDone: v.boolean() }),
   handler: async (ctx, args) => {
     const page = await ctx.db
       .query("inventory_events")
       .withIndex("by_qbStatus_nextAttemptAt", (q) => q.eq("qbStatus", "held"))
       .paginate(args.paginationOpts);
-    const rows = new Map<string, { key: string; kind: string; name: string; events: number; reason: string }>();
-    for (const event of page.page) {
-      if (event.holdKind !== "mapping") continue;
-      for (const key of event.holdKeys ?? []) {
-        const row = rows.get(key) ?? { key, ...(await describeKey(ctx.db, key)), events: 0, reason: event.holdReason ?? "" };
-        row.events += 1;
-        rows.set(key, row);
-      }
-    }
-    return { rows: [...rows.values()], continueCursor: page.continueCursor, isDone: page.isDone };
+    const { rows } = await groupMappingHolds(ctx.db, page.page);
+    return { rows, continueCursor: page.continueCursor, isDone: page.isDone };
   },
 });
-
-async function describeKey(db: DatabaseReader, key: string): Promise<{ kind: string; name: string }> {
-  const [prefix, id] = key.split(":") as [keyof typeof KEY_KINDS, string];
-  const kind = KEY_KINDS[prefix] ?? prefix;
-  if (prefix === "item") {
-    const partId = db.normalizeId("inventory_parts", id);
-    return { kind, name: (partId && (await db.get(partId))?.sku) || id };
-  }
-  if (prefix === "site") {
-    const locationId = db.normalizeId("inventory_locations", id);
-    return { kind, name: (locationId && (await db.get(locationId))?.code) || id };
-  }
-  const reasonId = db.normalizeId("inventory_reason_accounts", id);
-  return { kind, name: (reasonId && (await db.get(reasonId))?.reasonCode) || id };
-}
 
 /** `refresh-lists`: the next QBWC session pulls QuickBooks' lists before any event. */
 export const requestListRefresh = internalMutation({
@@ -272,46 +246,9 @@ export const requestListRefresh = internalMutation({
 /** What QuickBooks reported about itself, and the state of its lists, for `status`. */
 export const getCompany = internalQuery({
   args: {},
-  returns: v.union(
-    v.null(),
-    v.object({
-      companyFile: v.string(),
-      companyName: v.union(v.string(), v.null()),
-      productName: v.union(v.string(), v.null()),
-      version: v.union(v.string(), v.null()),
-      supportedQbxmlVersions: v.array(v.string()),
-      fileMode: v.union(v.string(), v.null()),
-      multiLocationAvailable: v.union(v.boolean(), v.null()),
-      multiLocationEnabled: v.union(v.boolean(), v.null()),
-      capabilitiesReadAt: v.union(v.number(), v.null()),
-      listsPulledAt: v.union(v.number(), v.null()),
-      listCounts: v.union(v.object({ items: v.number(), sites: v.number(), accounts: v.number() }), v.null()),
-      pullInProgress: v.union(v.object({ step: v.string(), entries: v.number(), startedAt: v.number() }), v.null()),
-      pullError: v.union(v.string(), v.null()),
-      refreshRequested: v.boolean(),
-    }),
-  ),
+  returns: v.union(v.null(), vCompanyView),
   handler: async (ctx) => {
     const company = await currentCompany(ctx.db);
-    if (company === null) return null;
-    return {
-      companyFile: company.companyFile,
-      companyName: company.companyName ?? null,
-      productName: company.productName ?? null,
-      version: company.majorVersion === undefined ? null : `${company.majorVersion}.${company.minorVersion ?? 0}`,
-      supportedQbxmlVersions: company.supportedQbxmlVersions ?? [],
-      fileMode: company.fileMode ?? null,
-      multiLocationAvailable: company.multiLocationAvailable ?? null,
-      multiLocationEnabled: company.multiLocationEnabled ?? null,
-      capabilitiesReadAt: company.preferencesReadAt ?? company.hostReadAt ?? null,
-      listsPulledAt: company.listsPulledAt ?? null,
-      listCounts: company.listCounts ?? null,
-      pullInProgress:
-        company.pull === undefined
-          ? null
-          : { step: company.pull.steps[company.pull.step] ?? "?", entries: company.pull.entries, startedAt: company.pull.startedAt },
-      pullError: company.pullError ?? null,
-      refreshRequested: company.refreshRequestedAt !== undefined && company.refreshRequestedAt > (company.listsPulledAt ?? -1),
-    };
+    return company === null ? null : companyView(company);
   },
 });

@@ -13,7 +13,7 @@
  *   retryFailedEvent       an admin's retry of a failed or dead event
  */
 import { v } from "convex/values";
-import { internalMutation, internalQuery, type DatabaseReader } from "./_generated/server";
+import { internalMutation, internalQuery } from "./_generated/server";
 import { ERROR_CODES, MAX_CLAIM_BATCH } from "./lib/constants";
 import { vClaimResult, vEventPayload, vOutcome, vQueueState, vSessionView } from "./lib/contract";
 import { qbStatusCounts } from "./lib/counters";
@@ -33,6 +33,7 @@ import {
 import { countOnSession, isOver, openSessions, seen, sessionView } from "./lib/sessions";
 import { endSession } from "./lib/sync";
 import { txnIdText } from "./lib/validate";
+import { latestInStatus } from "./lib/views";
 
 /** The event the next claim would take (waiting lookups first in due order), or null. */
 export const getNextPendingQbEvent = internalQuery({
@@ -146,15 +147,6 @@ export const endOpenSessions = internalMutation({
   },
 });
 
-async function latest(db: DatabaseReader, status: "dead" | "held", limit: number) {
-  const events = await db
-    .query("inventory_events")
-    .withIndex("by_qbStatus_nextAttemptAt", (q) => q.eq("qbStatus", status))
-    .order("desc")
-    .take(limit);
-  return events.map(queueState);
-}
-
 /** Queue health for `qbwc-bridge status`: counts, oldest due, sessions, lookups, held and dead events. */
 export const getQueueStatus = internalQuery({
   args: { deadLimit: v.optional(v.number()) },
@@ -185,8 +177,8 @@ export const getQueueStatus = internalQuery({
       oldestDueAgeSeconds: oldest === undefined ? null : Math.max(0, Math.round((now - oldest.nextAttemptAt) / 1000)),
       openSessions: (await openSessions(ctx.db)).map((s) => sessionView(s, now)),
       lookups: lookups.filter((e) => e.qbStatus === "failed" || e.qbStatus === "pending").map(queueState),
-      held: await latest(ctx.db, "held", limit),
-      dead: await latest(ctx.db, "dead", limit),
+      held: await latestInStatus(ctx.db, "held", limit),
+      dead: await latestInStatus(ctx.db, "dead", limit),
     };
   },
 });

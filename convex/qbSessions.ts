@@ -11,7 +11,14 @@ import { endSession, lastError, nextRequest, openSession, recordResponse, refuse
 
 /** authenticate: open a session (or say "none" / "busy"). Repeating it with the same ticket repeats the answer. */
 export const authenticate = internalMutation({
-  args: { ticketHash: v.string(), userName: v.string(), ttlMs: v.number(), companyFile: v.optional(v.string()) },
+  args: {
+    ticketHash: v.string(),
+    userName: v.string(),
+    ttlMs: v.number(),
+    companyFile: v.optional(v.string()),
+    listMaxAgeMs: v.optional(v.number()),
+    reconcileEveryMs: v.optional(v.number()),
+  },
   returns: vAuthenticateResult,
   handler: async (ctx, args) => await openSession(ctx.db, args, Date.now()),
 });
@@ -26,6 +33,7 @@ export const nextMessage = internalMutation({
     qbXmlVersion: v.optional(v.string()),
     hcp: v.optional(v.array(vCompanyFact)),
     listMaxAgeMs: v.optional(v.number()),
+    reconcileEveryMs: v.optional(v.number()),
   },
   returns: vSendResult,
   handler: async (ctx, args) => await nextRequest(ctx.db, args, Date.now()),

@@ -109,6 +109,7 @@ export default defineSchema({
     .index("by_qbStatus_nextAttemptAt", ["qbStatus", "nextAttemptAt"])
     .index("by_claimSession_qbStatus", ["claimSessionId", "qbStatus"])
     .index("by_lookup_qbStatus", ["qbLookupRequired", "qbStatus"])
+    .index("by_qbStatus_appliedAt", ["qbStatus", "appliedAt"])
     .index("by_type", ["type"])
     .index("by_status", ["status"]),
 

@@ -30,6 +30,9 @@
  *                              counted by kind and path since start or the last reset
  *   POST /_test/calls       -> the same, then the counts start again from zero
  *   POST /_test/delay       {"ms": n} -> {"ms": n}: from now on hold each /api call n ms
+ *   POST /_test/insert      {"table": t, "docs": [...]} -> {"ids": [...]}: documents inserted
+ *                              as given (convex-encoded JSON, checked by the schema), for
+ *                              large fixtures that would take minutes through the functions
  */
 import { randomBytes, createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -346,6 +349,22 @@ async function main(): Promise<void> {
       }
       delayMs = body.ms;
       sendJson(res, 200, { ms: delayMs });
+      return;
+    }
+    if (clock !== null && route === "/_test/insert" && req.method === "POST") {
+      const body = (await readJson(req, options.maxBodyBytes)) as { table?: unknown; docs?: unknown };
+      if (typeof body?.table !== "string" || !Array.isArray(body.docs)) throw badJson('expected {"table": name, "docs": [...]}');
+      let docs: Record<string, Value>[];
+      try {
+        docs = body.docs.map((doc) => jsonToConvex(doc as JSONValue) as Record<string, Value>);
+      } catch (e) {
+        throw badJson(`docs: ${(e as Error).message}`);
+      }
+      try {
+        sendJson(res, 200, { ids: await runtime.insert(body.table, docs) });
+      } catch (e) {
+        throw new HttpError(400, "InvalidDocuments", (e as Error).message.slice(0, 2000));
+      }
       return;
     }
     if (clock !== null && route === "/_test/reset" && req.method === "POST") {

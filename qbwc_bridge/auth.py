@@ -40,16 +40,20 @@ def hash_password(password: str, iterations: int = DEFAULT_ITERATIONS) -> str:
     return f"{ALGORITHM}${iterations}${_b64(salt)}${_b64(digest)}"
 
 
-def check_password_hash(encoded: str) -> None:
-    """Raises ValueError when a configured hash is malformed (checked at start-up)."""
+def check_password_hash(encoded: str, setting: str = "QBWC_PASSWORD_HASH") -> None:
+    """Raises ValueError, naming `setting`, when a configured hash is malformed
+    (checked at start-up)."""
     parts = encoded.split("$")
     if len(parts) != 4 or parts[0] != ALGORITHM or not parts[1].isdigit():
         raise ValueError(
-            "QBWC_PASSWORD_HASH must look like pbkdf2_sha256$600000$<salt>$<hash> "
+            f"{setting} must look like pbkdf2_sha256$600000$<salt>$<hash> "
             "(make one with `qbwc-bridge hash-password`)."
         )
-    _unb64(parts[2])
-    _unb64(parts[3])
+    try:
+        _unb64(parts[2])
+        _unb64(parts[3])
+    except ValueError:
+        raise ValueError(f"{setting} has a salt or hash that is not base64.") from None
 
 
 def verify_password(password: str, encoded: str) -> bool:

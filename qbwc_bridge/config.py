@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from qbwc_bridge.auth import check_password_hash
 from qbwc_bridge.versions import QbxmlVersion, parse_dotted
 
 DEFAULT_QBXML_VERSION = QbxmlVersion(13, 0)
@@ -36,6 +37,8 @@ KIB, MIB = 1024, 1024 * 1024
 MAX_CONVEX_BUDGET_SECONDS = 80
 # A METRICS_TOKEN shorter than this is too easy to guess from outside.
 MIN_METRICS_TOKEN_CHARS = 16
+# What `hash-password` demands of a password, asked of a plain OPS_PASSWORD too.
+MIN_OPS_PASSWORD_CHARS = 8
 
 
 class ConfigError(ValueError):
@@ -57,6 +60,8 @@ class Settings:
     postpone_seconds: int
     # Pull QuickBooks' lists again when older than this (0: only on `refresh-lists`).
     list_max_age_hours: int
+    # Take a reconciliation snapshot by itself this often (0: only on `reconcile`).
+    reconcile_every_hours: int
     log_format: str
     log_level: str
     host: str
@@ -70,6 +75,13 @@ class Settings:
     max_soap_body_bytes: int = 128 * KIB
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     metrics_token: str | None = None
+    # The operator page (/ops): off unless one of them is set; the plain one is for development.
+    ops_password_hash: str | None = None
+    ops_password: str | None = None
+
+    @property
+    def ops_enabled(self) -> bool:
+        return bool(self.ops_password_hash or self.ops_password)
 
     @property
     def has_credentials(self) -> bool:
@@ -186,6 +198,24 @@ def _metrics_token(env: Mapping[str, str]) -> str | None:
     return raw
 
 
+def _ops_password(env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """(OPS_PASSWORD_HASH, OPS_PASSWORD): the hash checked now, so a typo stops start-up."""
+    encoded = env.get("OPS_PASSWORD_HASH", "").strip() or None
+    if encoded is not None:
+        try:
+            check_password_hash(encoded, "OPS_PASSWORD_HASH")
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+    plain = env.get("OPS_PASSWORD") or None
+    if plain is not None and (len(plain) < MIN_OPS_PASSWORD_CHARS or not plain.isprintable()):
+        # The page is reachable wherever /qbwc is: even a development password must not be trivial.
+        raise ConfigError(
+            f"OPS_PASSWORD must be at least {MIN_OPS_PASSWORD_CHARS} printable characters "
+            "(production: set OPS_PASSWORD_HASH from `qbwc-bridge hash-password` instead)."
+        )
+    return encoded, plain
+
+
 def _body_limits(env: Mapping[str, str]) -> tuple[int, int]:
     """(receiveResponseXML, every other SOAP call) body limits in bytes.
 
@@ -214,6 +244,7 @@ def load_settings(
     env.update(os.environ if environ is None else environ)
     default_format = "console" if sys.stderr.isatty() else "json"
     response_limit, body_limit = _body_limits(env)
+    ops_password_hash, ops_password = _ops_password(env)
     return Settings(
         convex_url=_url(env),
         convex_deploy_key=env.get("CONVEX_DEPLOY_KEY", "").strip() or None,
@@ -227,6 +258,7 @@ def load_settings(
         company_file=env.get("QBWC_COMPANY_FILE", "").strip(),
         postpone_seconds=_int(env, "QBWC_POSTPONE_SECONDS", 0, 0, 86400),
         list_max_age_hours=_int(env, "QB_LIST_MAX_AGE_HOURS", 24, 0, 24 * 365),
+        reconcile_every_hours=_int(env, "RECONCILE_EVERY_HOURS", 0, 0, 24 * 365),
         log_format=_choice(env, "LOG_FORMAT", default_format, LOG_FORMATS),
         log_level=_choice(env, "LOG_LEVEL", "info", LOG_LEVELS),
         host=env.get("HOST", "").strip() or "127.0.0.1",
@@ -242,4 +274,6 @@ def load_settings(
         max_soap_body_bytes=body_limit,
         trusted_proxies=_trusted_proxies(env),
         metrics_token=_metrics_token(env),
+        ops_password_hash=ops_password_hash,
+        ops_password=ops_password,
     )

@@ -284,6 +284,7 @@ QueryKind = Literal[
     "ItemInventoryAssemblyQuery",
     "InventorySiteQuery",
     "AccountQuery",
+    "ItemSitesQuery",
 ]
 QUERY_KINDS: tuple[QueryKind, ...] = (
     "HostQuery",
@@ -293,6 +294,7 @@ QUERY_KINDS: tuple[QueryKind, ...] = (
     "ItemInventoryAssemblyQuery",
     "InventorySiteQuery",
     "AccountQuery",
+    "ItemSitesQuery",
 )
 ListName = Literal["items", "assemblies", "sites", "accounts"]
 # Which list each list query fills.
@@ -429,7 +431,52 @@ class ListPage:
         return payload
 
 
-QueryOutcome: TypeAlias = HostInfo | CompanyInfo | PreferencesInfo | ListPage
+@dataclass(frozen=True)
+class SiteQuantity:
+    """One ItemSitesRet: an item's quantity on hand at one site (bins summed by Convex)."""
+
+    row_id: str  # the ItemSites record's own ListID
+    item_list_id: str
+    site_list_id: str | None
+    quantity_on_hand: float
+    # As QuickBooks names them now: a report can name an item no list pull has seen yet.
+    item_name: str | None = None
+    site_name: str | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "rowId": self.row_id,
+            "itemListId": self.item_list_id,
+            "siteListId": self.site_list_id,
+            "quantityOnHand": self.quantity_on_hand,
+        }
+        if self.item_name is not None:
+            payload["itemName"] = self.item_name[:500]
+        if self.site_name is not None:
+            payload["siteName"] = self.site_name[:500]
+        return payload
+
+
+@dataclass(frozen=True)
+class SiteQuantityPage:
+    """One page of ItemSitesQuery (quantity per item and site), for reconciliation."""
+
+    rows: tuple[SiteQuantity, ...]
+    iterator_id: str | None = None
+    remaining: int = 0
+
+    def to_payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "kind": "siteQuantities",
+            "rows": [row.to_payload() for row in self.rows],
+            "remaining": self.remaining,
+        }
+        if self.iterator_id is not None:
+            payload["iteratorId"] = self.iterator_id
+        return payload
+
+
+QueryOutcome: TypeAlias = HostInfo | CompanyInfo | PreferencesInfo | ListPage | SiteQuantityPage
 
 
 Outcome: TypeAlias = (
@@ -442,6 +489,7 @@ Outcome: TypeAlias = (
     | CompanyInfo
     | PreferencesInfo
     | ListPage
+    | SiteQuantityPage
 )
 
 
@@ -872,18 +920,7 @@ class UnmappedPage:
     @classmethod
     def parse(cls, value: Any) -> UnmappedPage:
         data = _obj(value, "unmapped page")
-        rows = []
-        for item in _list(data.get("rows"), "rows"):
-            row = _obj(item, "row")
-            rows.append(
-                UnmappedRow(
-                    key=_str(row, "key"),
-                    kind=_str(row, "kind"),
-                    name=_str(row, "name"),
-                    events=_int(row, "events"),
-                    reason=_opt_str(row, "reason") or "",
-                )
-            )
+        rows = [_unmapped_row(item) for item in _list(data.get("rows"), "rows")]
         return cls(
             rows=tuple(rows),
             continue_cursor=_str(data, "continueCursor"),
@@ -917,6 +954,11 @@ class CompanyView:
     pull_entries: int | None
     pull_error: str | None
     refresh_requested: bool
+    snapshot_requested: bool
+    snapshot_running: bool
+    last_snapshot_at: float | None
+    reconcile_every_hours: float | None
+    last_report: ReportSummary | None
 
     @classmethod
     def parse(cls, value: Any) -> CompanyView | None:
@@ -949,4 +991,289 @@ class CompanyView:
             pull_entries=None if pull_data is None else _int(pull_data, "entries"),
             pull_error=_opt_str(data, "pullError"),
             refresh_requested=_bool(data, "refreshRequested"),
+            snapshot_requested=_bool(data, "snapshotRequested"),
+            snapshot_running=_bool(data, "snapshotRunning"),
+            last_snapshot_at=_opt_num(data, "lastSnapshotAt"),
+            reconcile_every_hours=_opt_num(data, "reconcileEveryHours"),
+            last_report=None
+            if data.get("lastReport") is None
+            else ReportSummary.parse(data.get("lastReport")),
+        )
+
+
+# -- reconciliation -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    """What `status` shows of the last drift report."""
+
+    report_id: str
+    built_at: float
+    snapshot_at: float
+    rows: int
+    drift_rows: int
+    total_drift: float
+
+    @classmethod
+    def parse(cls, value: Any) -> ReportSummary:
+        data = _obj(value, "lastReport")
+        return cls(
+            report_id=_str(data, "reportId"),
+            built_at=_num(data, "builtAt"),
+            snapshot_at=_num(data, "snapshotAt"),
+            rows=_int(data, "rows"),
+            drift_rows=_int(data, "driftRows"),
+            total_drift=_num(data, "totalDrift"),
+        )
+
+
+@dataclass(frozen=True)
+class SnapshotRequest:
+    company_file: str
+    requested_at: float
+    last_snapshot_at: float | None
+
+    @classmethod
+    def parse(cls, value: Any) -> SnapshotRequest:
+        data = _obj(value, "snapshot request")
+        return cls(
+            company_file=_opt_str(data, "companyFile") or "",
+            requested_at=_num(data, "requestedAt"),
+            last_snapshot_at=_opt_num(data, "lastSnapshotAt"),
+        )
+
+
+@dataclass(frozen=True)
+class ReportProgress:
+    report_id: str
+    done: bool
+    phase: str
+    snapshot_at: float
+
+    @classmethod
+    def parse(cls, value: Any) -> ReportProgress:
+        data = _obj(value, "report progress")
+        return cls(
+            report_id=_str(data, "reportId"),
+            done=_bool(data, "done"),
+            phase=_str(data, "phase"),
+            snapshot_at=_num(data, "snapshotAt"),
+        )
+
+
+@dataclass(frozen=True)
+class ReconTotals:
+    rows: int
+    drift_rows: int
+    convex_qoh: float
+    qb_qoh: float
+    in_transit: float
+    drift: float
+    only_in_quickbooks: int
+    not_in_quickbooks: int
+
+
+@dataclass(frozen=True)
+class DriftRow:
+    """One (item, site) of a drift report. drift = QuickBooks - (Convex - in transit)."""
+
+    sku: str
+    item_name: str | None
+    item_list_id: str | None
+    site: str | None
+    location: str | None
+    convex_qoh: float
+    qb_qoh: float
+    in_transit: float
+    drift: float
+    note: str | None
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    snapshot_at: float
+    finished_at: float | None
+    multi_location: bool
+    totals: ReconTotals
+    rows: tuple[DriftRow, ...]
+    continue_cursor: str
+    is_done: bool
+
+    @classmethod
+    def parse(cls, value: Any) -> ReportPage:
+        data = _obj(value, "report page")
+        rows = [_drift_row(item) for item in _list(data.get("rows"), "rows")]
+        return cls(
+            snapshot_at=_num(data, "snapshotAt"),
+            finished_at=_opt_num(data, "finishedAt"),
+            multi_location=_bool(data, "multiLocation"),
+            totals=_recon_totals(data.get("totals")),
+            rows=tuple(rows),
+            continue_cursor=_str(data, "continueCursor"),
+            is_done=_bool(data, "isDone"),
+        )
+
+
+# -- the operator page (ops:overview) ------------------------------------------------------
+# Row parsers shared with the CLI's pages above (UnmappedPage, ReportPage build the same rows).
+
+
+def _unmapped_row(value: Any) -> UnmappedRow:
+    row = _obj(value, "row")
+    return UnmappedRow(
+        key=_str(row, "key"),
+        kind=_str(row, "kind"),
+        name=_str(row, "name"),
+        events=_int(row, "events"),
+        reason=_opt_str(row, "reason") or "",
+    )
+
+
+def _drift_row(value: Any) -> DriftRow:
+    row = _obj(value, "row")
+    return DriftRow(
+        sku=_opt_str(row, "sku") or "",
+        item_name=_opt_str(row, "itemName"),
+        item_list_id=_opt_str(row, "itemListId"),
+        site=_opt_str(row, "site"),
+        location=_opt_str(row, "location"),
+        convex_qoh=_num(row, "convexQoh"),
+        qb_qoh=_num(row, "qbQoh"),
+        in_transit=_num(row, "inTransit"),
+        drift=_num(row, "drift"),
+        note=_opt_str(row, "note"),
+    )
+
+
+def _recon_totals(value: Any) -> ReconTotals:
+    totals = _obj(value, "totals")
+    return ReconTotals(
+        rows=_int(totals, "rows"),
+        drift_rows=_int(totals, "driftRows"),
+        convex_qoh=_num(totals, "convexQoh"),
+        qb_qoh=_num(totals, "qbQoh"),
+        in_transit=_num(totals, "inTransit"),
+        drift=_num(totals, "drift"),
+        only_in_quickbooks=_int(totals, "onlyInQuickBooks"),
+        not_in_quickbooks=_int(totals, "notInQuickBooks"),
+    )
+
+
+@dataclass(frozen=True)
+class HourFigures:
+    """One hour of sync_stats_hourly: transitions counted, and the queue as sampled."""
+
+    hour: float
+    applied: int
+    failed: int
+    dead: int
+    samples: int
+    depth_max: int
+    oldest_due_age_max_seconds: float
+
+    @classmethod
+    def parse(cls, value: Any) -> HourFigures:
+        data = _obj(value, "hour")
+        return cls(
+            hour=_num(data, "hour"),
+            applied=_int(data, "applied"),
+            failed=_int(data, "failed"),
+            dead=_int(data, "dead"),
+            samples=_int(data, "samples"),
+            depth_max=_int(data, "depthMax"),
+            oldest_due_age_max_seconds=_num(data, "oldestDueAgeMaxSec"),
+        )
+
+
+@dataclass(frozen=True)
+class OpsReport:
+    """The last drift report: its totals and its first drifting rows."""
+
+    report_id: str
+    snapshot_at: float
+    built_at: float | None
+    multi_location: bool
+    totals: ReconTotals
+    drift_rows: tuple[DriftRow, ...]
+
+
+@dataclass(frozen=True)
+class ReportToBuild:
+    """A finished snapshot no report covers yet (`report_id`: one being built, else None)."""
+
+    snapshot_at: float
+    report_id: str | None
+
+
+@dataclass(frozen=True)
+class OpsOverview:
+    """Everything one load of the operator page shows, from one Convex query."""
+
+    server_time: float
+    counts: dict[str, int]
+    due_count: int
+    oldest_due_at: float | None
+    open_sessions: tuple[SessionView, ...]
+    last_session: SessionView | None
+    company: CompanyView | None
+    dead: tuple[QueueState, ...]
+    held_groups: tuple[UnmappedRow, ...]
+    held_conflicts: tuple[QueueState, ...]
+    held_scanned: int
+    held_more: bool
+    report: OpsReport | None
+    report_to_build: ReportToBuild | None
+    hours: tuple[HourFigures, ...]
+
+    @property
+    def oldest_due_age_seconds(self) -> float | None:
+        if self.oldest_due_at is None:
+            return None
+        return max(0.0, (self.server_time - self.oldest_due_at) / 1000)
+
+    @classmethod
+    def parse(cls, value: Any) -> OpsOverview:
+        data = _obj(value, "ops overview")
+        counts = _obj(data.get("counts"), "counts")
+        held = _obj(data.get("held"), "held")
+        report = data.get("report")
+        report_data = None if report is None else _obj(report, "report")
+        to_build = data.get("reportToBuild")
+        to_build_data = None if to_build is None else _obj(to_build, "reportToBuild")
+        last_session = data.get("lastSession")
+        return cls(
+            server_time=_num(data, "serverTime"),
+            counts={str(k): _int(counts, k) for k in counts},
+            due_count=_int(data, "dueCount"),
+            oldest_due_at=_opt_num(data, "oldestDueAt"),
+            open_sessions=parse_sessions(data.get("openSessions")),
+            last_session=None if last_session is None else SessionView.parse(last_session),
+            company=CompanyView.parse(data.get("company")),
+            dead=tuple(QueueState.parse(e) for e in _list(data.get("dead"), "dead")),
+            held_groups=tuple(_unmapped_row(r) for r in _list(held.get("groups"), "groups")),
+            held_conflicts=tuple(
+                QueueState.parse(e) for e in _list(held.get("conflicts"), "conflicts")
+            ),
+            held_scanned=_int(held, "scanned"),
+            held_more=_bool(held, "more"),
+            report=None
+            if report_data is None
+            else OpsReport(
+                report_id=_str(report_data, "reportId"),
+                snapshot_at=_num(report_data, "snapshotAt"),
+                built_at=_opt_num(report_data, "builtAt"),
+                multi_location=_bool(report_data, "multiLocation"),
+                totals=_recon_totals(report_data.get("totals")),
+                drift_rows=tuple(
+                    _drift_row(r) for r in _list(report_data.get("driftRows"), "driftRows")
+                ),
+            ),
+            report_to_build=None
+            if to_build_data is None
+            else ReportToBuild(
+                snapshot_at=_num(to_build_data, "snapshotAt"),
+                report_id=_opt_str(to_build_data, "reportId"),
+            ),
+            hours=tuple(HourFigures.parse(h) for h in _list(data.get("hours"), "hours")),
         )

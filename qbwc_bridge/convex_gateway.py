@@ -365,11 +365,22 @@ class ConvexGateway:
     # -- the seam: one call per QBWC call, keyed by the ticket's hash -----------
 
     def authenticate(
-        self, ticket_hash: str, user_name: str, ttl_ms: int, company_file: str
+        self,
+        ticket_hash: str,
+        user_name: str,
+        ttl_ms: int,
+        company_file: str,
+        *,
+        list_max_age_ms: int | None = None,
+        reconcile_every_ms: int | None = None,
     ) -> contract.AuthDecision:
         args: dict[str, Any] = {"ticketHash": ticket_hash, "userName": user_name, "ttlMs": ttl_ms}
         if company_file:
             args["companyFile"] = company_file
+        if list_max_age_ms is not None:
+            args["listMaxAgeMs"] = list_max_age_ms
+        if reconcile_every_ms is not None:
+            args["reconcileEveryMs"] = reconcile_every_ms
         return self._parsed(
             "mutation", "qbSessions:authenticate", args, contract.parse_auth_decision
         )
@@ -383,6 +394,7 @@ class ConvexGateway:
         *,
         hcp: Sequence[contract.QueryOutcome] = (),
         list_max_age_ms: int | None = None,
+        reconcile_every_ms: int | None = None,
     ) -> contract.SendResult:
         # One call id per SOAP call: a transport retry of it gets the same answer.
         args: dict[str, Any] = {
@@ -397,6 +409,8 @@ class ConvexGateway:
             args["hcp"] = [fact.to_payload() for fact in hcp]
         if list_max_age_ms is not None:
             args["listMaxAgeMs"] = list_max_age_ms
+        if reconcile_every_ms is not None:
+            args["reconcileEveryMs"] = reconcile_every_ms
         return self._parsed("mutation", "qbSessions:nextMessage", args, contract.parse_send_result)
 
     def refuse(
@@ -536,6 +550,33 @@ class ConvexGateway:
     def unmapped(self, cursor: str | None, page_size: int = 500) -> contract.UnmappedPage:
         args = {"paginationOpts": {"numItems": page_size, "cursor": cursor}}
         return self._parsed("query", "qbMapping:listUnmapped", args, contract.UnmappedPage.parse)
+
+    # -- reconciliation (operator CLI) -------------------------------------------------
+
+    def request_snapshot(self) -> contract.SnapshotRequest:
+        return self._parsed(
+            "mutation", "qbRecon:requestSnapshot", {}, contract.SnapshotRequest.parse
+        )
+
+    def build_report(self, report_id: str | None) -> contract.ReportProgress:
+        args: dict[str, Any] = {} if report_id is None else {"reportId": report_id}
+        return self._parsed("mutation", "qbRecon:buildReport", args, contract.ReportProgress.parse)
+
+    def report_rows(
+        self, report_id: str, *, only_drift: bool, cursor: str | None, page_size: int = 500
+    ) -> contract.ReportPage:
+        args = {
+            "reportId": report_id,
+            "onlyDrift": only_drift,
+            "paginationOpts": {"numItems": page_size, "cursor": cursor},
+        }
+        return self._parsed("query", "qbRecon:reportRows", args, contract.ReportPage.parse)
+
+    # -- the operator page (/ops) --------------------------------------------------------
+
+    def ops_overview(self) -> contract.OpsOverview:
+        """Everything one page load shows, in one bounded query (convex/ops.ts)."""
+        return self._parsed("query", "ops:overview", {}, contract.OpsOverview.parse)
 
 
 REF_NUMBER = re.compile(r"(TR|AD)-\d+")

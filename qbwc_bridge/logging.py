@@ -85,7 +85,12 @@ QUEUE_DEPTH_INTERVAL_SECONDS = 30.0
 
 def known_secrets(settings: Settings) -> tuple[str | None, ...]:
     """The secret values among the settings, to mask literally wherever they turn up."""
-    return (settings.convex_deploy_key, settings.qbwc_password, settings.metrics_token)
+    return (
+        settings.convex_deploy_key,
+        settings.qbwc_password,
+        settings.metrics_token,
+        settings.ops_password,
+    )
 
 
 def register_secret(value: str | None) -> None:

@@ -1,5 +1,6 @@
 """HTTP surface, served by waitress: SOAP at /qbwc (WSDL at /qbwc?wsdl),
-GET /healthz, and GET /metrics when METRICS_TOKEN is set.
+GET /healthz, GET /metrics when METRICS_TOKEN is set, and the operator page
+under /ops when OPS_PASSWORD_HASH is set (qbwc_bridge/ops).
 
 Threads: waitress serves each request on one of SERVER_THREADS threads.
 Convex calls may hold at most CONVEX_SLOTS of them at once (the gateway
@@ -22,6 +23,7 @@ from qbwc_bridge.config import Settings
 from qbwc_bridge.convex_gateway import ConvexCallError, ConvexGateway, ConvexUnavailable
 from qbwc_bridge.logging import get_logger
 from qbwc_bridge.metrics import BridgeMetrics
+from qbwc_bridge.ops import build_ops_app
 from qbwc_bridge.soap import build_soap_app
 from qbwc_bridge.sync import SyncService
 from qbwc_bridge.wsgi import StartResponse, respond
@@ -29,6 +31,7 @@ from qbwc_bridge.wsgi import StartResponse, respond
 log = get_logger(__name__)
 
 SOAP_PATH = "/qbwc"
+OPS_PATH = "/ops"
 SERVER_THREADS = 12
 CONVEX_SLOTS = 8
 # /healthz asks Convex at most once per this many seconds, and waits at most HEALTH_TIMEOUT.
@@ -63,6 +66,8 @@ def build_wsgi_app(
     soap = build_soap_app(sync, metrics)
     health = convex_health_probe(gateway)
     token = sync.settings.metrics_token
+    # None unless OPS_PASSWORD_HASH is set: then /ops answers 404 like any unknown path.
+    ops = build_ops_app(sync.settings, gateway)
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -78,6 +83,8 @@ def build_wsgi_app(
         if path in (SOAP_PATH, SOAP_PATH + "/"):
             answer: Iterable[bytes] = soap(environ, start_response)
             return answer
+        if ops is not None and (path == OPS_PATH or path.startswith(OPS_PATH + "/")):
+            return ops(environ, start_response)
         return _json(
             start_response,
             "404 Not Found",

@@ -114,6 +114,13 @@ class SyncService:
             )
         return user_ok and password_ok
 
+    def _schedules(self) -> dict[str, int]:
+        """When Convex should read QuickBooks by itself (told with every call that can start it)."""
+        return {
+            "list_max_age_ms": self.settings.list_max_age_hours * 3600 * 1000,
+            "reconcile_every_ms": self.settings.reconcile_every_hours * 3600 * 1000,
+        }
+
     # -- authenticate: one call --------------------------------------------------------
 
     @_never_raise(lambda error: ["", qbwc.AUTH_BUSY])
@@ -139,6 +146,7 @@ class SyncService:
             user,
             self.settings.session_ttl_seconds * 1000,
             self.settings.company_file,
+            **self._schedules(),
         )
         if isinstance(decision, contract.NothingDue):
             log.info("auth_ok_nothing_due", user=user)
@@ -176,7 +184,7 @@ class SyncService:
                 company_file,
                 str(version),
                 hcp=facts,
-                list_max_age_ms=self.settings.list_max_age_hours * 3600 * 1000,
+                **self._schedules(),
             )
             # The HCP response is QuickBooks' answer once; a second round must not repeat it.
             facts = ()

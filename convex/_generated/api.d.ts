@@ -30,14 +30,20 @@ import type * as lib_mappingLog from "../lib/mappingLog.js";
 import type * as lib_names from "../lib/names.js";
 import type * as lib_qbTables from "../lib/qbTables.js";
 import type * as lib_queue from "../lib/queue.js";
+import type * as lib_reconcile from "../lib/reconcile.js";
 import type * as lib_roles from "../lib/roles.js";
 import type * as lib_sessions from "../lib/sessions.js";
+import type * as lib_snapshot from "../lib/snapshot.js";
+import type * as lib_stats from "../lib/stats.js";
 import type * as lib_sync from "../lib/sync.js";
 import type * as lib_validate from "../lib/validate.js";
+import type * as lib_views from "../lib/views.js";
 import type * as mappingLog from "../mappingLog.js";
+import type * as ops from "../ops.js";
 import type * as parts from "../parts.js";
 import type * as qbMapping from "../qbMapping.js";
 import type * as qbQueue from "../qbQueue.js";
+import type * as qbRecon from "../qbRecon.js";
 import type * as qbSessions from "../qbSessions.js";
 
 /**
@@ -66,14 +72,20 @@ declare const fullApi: ApiFromModules<{
   "lib/names": typeof lib_names;
   "lib/qbTables": typeof lib_qbTables;
   "lib/queue": typeof lib_queue;
+  "lib/reconcile": typeof lib_reconcile;
   "lib/roles": typeof lib_roles;
   "lib/sessions": typeof lib_sessions;
+  "lib/snapshot": typeof lib_snapshot;
+  "lib/stats": typeof lib_stats;
   "lib/sync": typeof lib_sync;
   "lib/validate": typeof lib_validate;
+  "lib/views": typeof lib_views;
   mappingLog: typeof mappingLog;
+  ops: typeof ops;
   parts: typeof parts;
   qbMapping: typeof qbMapping;
   qbQueue: typeof qbQueue;
+  qbRecon: typeof qbRecon;
   qbSessions: typeof qbSessions;
 }>;
 export declare const api: FilterApi<

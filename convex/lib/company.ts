@@ -151,16 +151,19 @@ export async function applyListPage(db: DatabaseWriter, company: Company, page: 
   const kind = pull.steps[pull.step];
   if (LIST_OF[kind] !== LIST_OF[page.list]) return;
   const list = LIST_OF[page.list];
-  for (const entry of page.entries) await upsertEntry(db, company._id, pull.generation, list, page.list, entry);
+  let added = 0;
+  for (const entry of page.entries) added += (await upsertEntry(db, company._id, pull.generation, list, page.list, entry)) ? 1 : 0;
   await followRenames(db, list, page.entries, now);
   const entries = pull.entries + page.entries.length;
+  const before = pull.counts ?? { items: 0, sites: 0, accounts: 0 };
+  const counts = { ...before, [list]: before[list] + added };
   if (page.remaining > 0 && page.iteratorId !== undefined && ITERATED.has(kind as QueryKind)) {
-    await db.patch(company._id, { pull: { ...pull, entries, page: pull.page + 1, iteratorId: page.iteratorId } });
+    await db.patch(company._id, { pull: { ...pull, entries, counts, page: pull.page + 1, iteratorId: page.iteratorId } });
     return;
   }
   const step = pull.step + 1;
   if (step < pull.steps.length) {
-    await db.patch(company._id, { pull: { ...pull, entries, step, page: 0, iteratorId: undefined } });
+    await db.patch(company._id, { pull: { ...pull, entries, counts, step, page: 0, iteratorId: undefined } });
     return;
   }
   // The whole pull is in: it becomes the lists every check reads, in this one transaction.
@@ -170,7 +173,7 @@ export async function applyListPage(db: DatabaseWriter, company: Company, page: 
     pullRetryAt: undefined,
     listsGeneration: pull.generation,
     listsPulledAt: now,
-    listCounts: await countLists(db, company._id, pull.generation),
+    listCounts: counts,
   });
 }
 
@@ -241,7 +244,7 @@ async function upsertEntry(
   list: ListName,
   from: ListPageIn["list"],
   entry: ListEntryIn,
-): Promise<void> {
+): Promise<boolean> {
   const fields = {
     name: entry.name.slice(0, 200),
     fullName: entry.fullName.slice(0, 500),
@@ -257,25 +260,10 @@ async function upsertEntry(
     .first();
   if (existing === null) {
     await db.insert("qb_list_entries", { companyId, generation, list, listId: entry.listId.slice(0, 40), ...fields });
-  } else {
-    await db.patch(existing._id, fields);
+    return true;
   }
-}
-
-const COUNT_CAP = 100_000;
-
-async function countLists(db: DatabaseReader, companyId: CompanyId, generation: number) {
-  const count = async (list: ListName) => {
-    let n = 0;
-    for await (const _ of db
-      .query("qb_list_entries")
-      .withIndex("by_list_listId", (q) => q.eq("companyId", companyId).eq("generation", generation).eq("list", list))) {
-      n += 1;
-      if (n >= COUNT_CAP) break;
-    }
-    return n;
-  };
-  return { items: await count("items"), sites: await count("sites"), accounts: await count("accounts") };
+  await db.patch(existing._id, fields);
+  return false;
 }
 
 /**
@@ -326,4 +314,14 @@ export async function findEntry(
       .first();
   }
   return null;
+}
+
+/**
+ * A list read whose answer never reached Convex: QuickBooks' iterator has
+ * moved past that page, so the list starts over (pages are upserted, so
+ * nothing is counted twice).
+ */
+export async function restartListStep(db: DatabaseWriter, company: Company): Promise<void> {
+  if (company.pull === undefined) return;
+  await db.patch(company._id, { pull: { ...company.pull, iteratorId: undefined, page: 0 } });
 }

@@ -68,12 +68,31 @@ export type ListPageIn = Infer<typeof vListPage>;
 export { vQueryRequest };
 export type QueryRequest = Infer<typeof vQueryRequest>;
 
+/** One page of ItemSitesQuery: quantity on hand per item and site (a row per bin, summed here). */
+export const vSiteQuantityPage = v.object({
+  kind: v.literal("siteQuantities"),
+  rows: v.array(
+    v.object({
+      rowId: v.string(),
+      itemListId: v.string(),
+      siteListId: v.union(v.string(), v.null()),
+      quantityOnHand: v.number(),
+      itemName: v.optional(v.string()),
+      siteName: v.optional(v.string()),
+    }),
+  ),
+  iteratorId: v.optional(v.string()),
+  remaining: v.number(),
+});
+export type SiteQuantityPageIn = Infer<typeof vSiteQuantityPage>;
+
 /** What QuickBooks said about one request, as the bridge classified it. */
 export const vOutcome = v.union(
   vHostInfo,
   vCompanyInfo,
   vPreferencesInfo,
   vListPage,
+  vSiteQuantityPage,
   v.object({ kind: v.literal("success"), qbTxnId: v.string(), statusCode: v.optional(v.string()) }),
   // A lookup's matches; whether one of them is this event is decided here (lib/lookup.ts).
   v.object({ kind: v.literal("found"), transactions: v.array(vFoundTxn) }),

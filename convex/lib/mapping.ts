@@ -37,7 +37,7 @@ export const NO_SITES_REASON =
 type Checked = { listId?: string; fullName?: string };
 
 /** Stores the ListID + FullName a reference resolved to, and logs it as a mapping change. */
-async function storeResolved(
+export async function storeResolved(
   db: DatabaseWriter,
   kind: "item" | "site" | "account",
   key: string,
@@ -86,6 +86,8 @@ async function checkSite(db: DatabaseWriter, company: Company | null, locationId
     problems.push({ key, reason: `location ${location.code} has no QuickBooks site mapped (qbwc-bridge map location ${location.code} "SITE")` });
     return;
   }
+  // Sites are only pulled when QuickBooks says it has them; otherwise the mapping goes as it is.
+  if (multiLocation(company) !== true) return;
   const { entry, problem } = await resolve(db, company, "sites", { listId: location.qbSiteListId, fullName: location.qbSiteFullName }, `the site of location ${location.code}`);
   if (problem !== null) problems.push({ key, reason: problem });
   else if (entry !== null) {

@@ -32,12 +32,21 @@ export async function closestNames(db: DatabaseReader, company: Company, list: L
   const key = wanted.toLowerCase();
   const leaf = wanted.split(":").at(-1) ?? wanted;
   const scope = { companyId: company._id, generation, list };
-  const around = await db
+  // The names sorted just after and just before the one typed: where a typo lands.
+  const after = await db
     .query("qb_list_entries")
     .withIndex("by_list_fullNameKey", (q) =>
-      q.eq("companyId", scope.companyId).eq("generation", scope.generation).eq("list", scope.list).gte("fullNameKey", key.slice(0, 2)),
+      q.eq("companyId", scope.companyId).eq("generation", scope.generation).eq("list", scope.list).gte("fullNameKey", key),
     )
-    .take(CANDIDATES);
+    .take(CANDIDATES / 2);
+  const before = await db
+    .query("qb_list_entries")
+    .withIndex("by_list_fullNameKey", (q) =>
+      q.eq("companyId", scope.companyId).eq("generation", scope.generation).eq("list", scope.list).lt("fullNameKey", key),
+    )
+    .order("desc")
+    .take(CANDIDATES / 2);
+  const around = [...before, ...after];
   const sameLeaf = await db
     .query("qb_list_entries")
     .withIndex("by_list_name", (q) => q.eq("companyId", scope.companyId).eq("generation", scope.generation).eq("list", scope.list).eq("name", leaf))

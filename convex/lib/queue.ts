@@ -7,6 +7,7 @@ import { fail } from "./errors";
 import { eventLines } from "./ledger";
 import { currentCompany } from "./company";
 import { eventGuid, lookupVerdict } from "./lookup";
+import { countTransition } from "./stats";
 import { isOver, type SessionId, type Tally } from "./sessions";
 
 type Event = Doc<"inventory_events">;
@@ -31,6 +32,7 @@ export async function transition(
   if (qbStatus !== event.qbStatus) {
     await addToCounter(db, qbStatusCounter(event.qbStatus), -1);
     await addToCounter(db, qbStatusCounter(qbStatus), 1);
+    await countTransition(db, qbStatus, Date.now());
   }
   return (await db.get(event._id)) as Event;
 }

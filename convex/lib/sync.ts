@@ -28,17 +28,31 @@ import {
   multiLocation,
   nextReads,
   pruneLists,
+  restartListStep,
   type Company,
 } from "./company";
 import type { CompanyFact, Outcome, QueryRequest, Response } from "./contract";
 import { fail } from "./errors";
 import { mappingVerdict, recheckHolds, setAside } from "./mapping";
+import { sampleQueue } from "./stats";
+import {
+  applySnapshotPage,
+  failSnapshotPage,
+  isSnapshotRead,
+  pruneSnapshots,
+  restartSnapshotStep,
+  runningSnapshot,
+  snapshotDue,
+  snapshotRead,
+  startSnapshot,
+} from "./snapshot";
 import {
   applyOutcome,
   claimEvent,
   claimableEvents,
   clampBatch,
   countClaimable,
+  dueEvents,
   eventPayload,
   queueState as queueStateOf,
   releaseClaims,
@@ -66,7 +80,15 @@ const EXPIRED =
 
 // ---- authenticate ---------------------------------------------------------------
 
-export type OpenArgs = { ticketHash: string; userName: string; ttlMs: number; companyFile?: string };
+export type OpenArgs = {
+  ticketHash: string;
+  userName: string;
+  ttlMs: number;
+  companyFile?: string;
+  // The bridge's schedules, so an idle install still wakes up for a due list pull or snapshot.
+  listMaxAgeMs?: number;
+  reconcileEveryMs?: number;
+};
 
 /**
  * Opens the session for a ticket the bridge just made, unless nothing is due
@@ -92,9 +114,11 @@ export async function openSession(db: DatabaseWriter, args: OpenArgs, now: numbe
   for (const session of open) if (isExpired(session, now)) await finish(db, session, now, "expired", EXPIRED);
   await releaseOrphans(db, now);
   await pruneRefused(db, now);
-  const company = await currentCompany(db);
+  const company = await withSchedules(db, await currentCompany(db), args);
   // Mapping fixes need no QuickBooks: held events they free are pending before the answer.
   await recheckHolds(db, company, now);
+  const [oldest] = await dueEvents(db, now, 1);
+  await sampleQueue(db, oldest?.nextAttemptAt ?? null, now);
   if (!readsDue(company, now) && (await claimableEvents(db, now, 1)).length === 0) return { status: "none" as const };
   const writer = open.find((session) => holdsWriter(session, now));
   const fields = {
@@ -126,11 +150,24 @@ export async function openSession(db: DatabaseWriter, args: OpenArgs, now: numbe
   return { status: "open" as const, sessionId, expiresAt: fields.expiresAt };
 }
 
+/** The company with the bridge's current schedules stored (written only when they change). */
+async function withSchedules(db: DatabaseWriter, company: Company | null, args: { listMaxAgeMs?: number; reconcileEveryMs?: number }) {
+  if (company === null) return null;
+  const patch: Partial<Company> = {};
+  if (args.listMaxAgeMs !== undefined && args.listMaxAgeMs !== company.listMaxAgeMs) patch.listMaxAgeMs = Math.max(0, args.listMaxAgeMs);
+  if (args.reconcileEveryMs !== undefined && args.reconcileEveryMs !== company.reconcileEveryMs) {
+    patch.reconcileEveryMs = Math.max(0, args.reconcileEveryMs);
+  }
+  if (Object.keys(patch).length === 0) return company;
+  await db.patch(company._id, patch);
+  return { ...company, ...patch };
+}
+
 /** QuickBooks must be read before events go out: capabilities unknown, lists stale or asked for. */
 function readsDue(company: Company | null, now: number): boolean {
   if (company === null) return true;
   if (company.hostReadAt === undefined || company.preferencesReadAt === undefined) return true;
-  return listsDue(company, now, company.listMaxAgeMs ?? DEFAULT_LIST_MAX_AGE_MS);
+  return listsDue(company, now, company.listMaxAgeMs ?? DEFAULT_LIST_MAX_AGE_MS) || company.snapshotId !== undefined || snapshotDue(company, now);
 }
 
 /** Claims left in flight by sessions that are over (a crash, data from older releases). */
@@ -194,6 +231,7 @@ export type NextArgs = {
   // What QuickBooks said about itself in the HCP response (first sendRequestXML only).
   hcp?: CompanyFact[];
   listMaxAgeMs?: number;
+  reconcileEveryMs?: number;
 };
 
 /**
@@ -214,34 +252,49 @@ export async function nextRequest(db: DatabaseWriter, args: NextArgs, now: numbe
     return await repeatSend(db, session);
   }
   const tallies: Applied[] = [];
-  if (session.outstanding !== undefined) {
-    tallies.push(...(await releaseClaims(db, session._id, "The Web Connector moved on without delivering QuickBooks' answer.", now)));
-  }
   const companyFile = optionalText(args.companyFile, "companyFile", 1000) ?? session.companyFile;
   let company = await sessionCompany(db, companyFile, now);
+  if (session.outstanding !== undefined) {
+    tallies.push(...(await releaseClaims(db, session._id, "The Web Connector moved on without delivering QuickBooks' answer.", now)));
+    const lostReads = (session.outstanding.reads ?? []).map((r) => r.requestId);
+    if (lostReads.length > 0) {
+      await restartReads(db, company, lostReads);
+      company = (await db.get(company._id)) as Company;
+    }
+  }
   const facts: Partial<Company> = {};
   for (const fact of args.hcp ?? []) Object.assign(facts, factPatch(fact, now));
-  if (args.listMaxAgeMs !== undefined && args.listMaxAgeMs !== company.listMaxAgeMs) facts.listMaxAgeMs = Math.max(0, args.listMaxAgeMs);
   if (Object.keys(facts).length > 0) {
     await db.patch(company._id, facts);
     company = { ...company, ...facts };
   }
+  company = (await withSchedules(db, company, args)) as Company;
   await pruneLists(db, company);
+  await pruneSnapshots(db, company);
   const base = {
     ...seen(session, now),
     companyFile,
     qbXmlVersion: optionalText(args.qbXmlVersion, "qbXmlVersion", 10) ?? session.qbXmlVersion,
     lastCall: { callId: args.callId, kind: "send" as const },
   };
-  const reads = await nextReads(db, company, session._id, args.callId, now, company.listMaxAgeMs ?? DEFAULT_LIST_MAX_AGE_MS);
-  if (reads.length > 0) {
+  const sendReads = async (reads: QueryRequest[]) => {
     const requestIds = reads.map((r) => r.requestId);
     await db.patch(session._id, { ...base, outstanding: { messageId: args.callId, requestIds, sentAt: now, reads } });
     await countOnSession(db, session._id, tallies.map((t) => t.tally));
     return { status: "events" as const, sessionId: session._id, messageId: args.callId, queries: reads, events: [] };
-  }
+  };
+  const reads = await nextReads(db, company, session._id, args.callId, now, company.listMaxAgeMs ?? DEFAULT_LIST_MAX_AGE_MS);
+  if (reads.length > 0) return await sendReads(reads);
+  // A snapshot under way is finished before any new event goes out, so none lands in the middle of it.
+  const snapshot = await runningSnapshot(db, company, session._id, now);
+  if (snapshot !== null) return await sendReads([snapshotRead(snapshot, args.callId)]);
+  // An abandoned snapshot is asked for again: read the company as it now is.
+  if (company.snapshotId !== undefined) company = (await db.get(company._id)) as Company;
   await recheckHolds(db, company, now);
   const claimed = await claimChecked(db, session, company, limit, now, tallies);
+  if (claimed.length === 0 && snapshotDue(company, now) && !(await outcomeUnknown(db))) {
+    return await sendReads([snapshotRead(await startSnapshot(db, company, session._id, now), args.callId)]);
+  }
   const patch = {
     ...base,
     claimed: session.claimed + claimed.length,
@@ -393,7 +446,10 @@ export async function recordResponse(db: DatabaseWriter, args: RecordArgs, now: 
     const event = await eventOfToken(db, requestId);
     if (event !== null) applied.push(await applyOutcome(db, event, requestId, outcome, now));
   }
-  // Requests the answer skipped: QuickBooks may or may not have run them (a skipped read is asked again).
+  // A read the answer skipped: its iterator may have moved on, so that list starts over.
+  const skippedReads = [...reads.keys()].filter((id) => !answered.has(id));
+  if (company !== null && skippedReads.length > 0) await restartReads(db, company, skippedReads);
+  // Requests the answer skipped: QuickBooks may or may not have run them.
   for (const token of outstanding.requestIds.filter((id) => !answered.has(id) && !reads.has(id))) {
     const event = await eventOfToken(db, token);
     if (event === null) continue;
@@ -413,6 +469,27 @@ export async function recordResponse(db: DatabaseWriter, args: RecordArgs, now: 
   return { status: "ok" as const, sessionId: session._id, percent, results: applied.map((a) => a.result) };
 }
 
+/**
+ * True while any event may or may not be in QuickBooks (its lookup is still
+ * to come): a snapshot then could not say whether that event is in it.
+ */
+async function outcomeUnknown(db: DatabaseReader): Promise<boolean> {
+  for (const qbStatus of ["pending", "in_flight", "failed"] as const) {
+    const found = await db
+      .query("inventory_events")
+      .withIndex("by_lookup_qbStatus", (q) => q.eq("qbLookupRequired", true).eq("qbStatus", qbStatus))
+      .first();
+    if (found !== null) return true;
+  }
+  return false;
+}
+
+/** Reads whose answers were lost: the list or snapshot step they belonged to starts over. */
+async function restartReads(db: DatabaseWriter, company: Company, requestIds: string[]) {
+  if (requestIds.some((id) => id.startsWith("list:"))) await restartListStep(db, company);
+  if (requestIds.some(isSnapshotRead)) await restartSnapshotStep(db, company);
+}
+
 /** QuickBooks' status for an iteratorID it no longer knows. */
 const ITERATOR_GONE = "3391";
 
@@ -430,6 +507,14 @@ async function sessionCompany(db: DatabaseWriter, companyFile: string | undefine
 
 /** A read's answer: a fact about the company, a list page, or a refusal that stops the pull. */
 async function recordRead(db: DatabaseWriter, company: Company, read: QueryRequest, outcome: Outcome, now: number): Promise<Company> {
+  if (isSnapshotRead(read.requestId)) {
+    if (outcome.kind === "siteQuantities" || outcome.kind === "listPage") await applySnapshotPage(db, company, outcome, now);
+    else {
+      const message = "message" in outcome ? outcome.message : `unexpected answer ${outcome.kind}`;
+      await failSnapshotPage(db, company, "statusCode" in outcome ? outcome.statusCode : undefined, message, now);
+    }
+    return (await db.get(company._id)) as Company;
+  }
   if (outcome.kind === "host" || outcome.kind === "company" || outcome.kind === "preferences") {
     const patch = factPatch(outcome, now);
     await db.patch(company._id, patch);

@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from qbwc_bridge import __version__
-from qbwc_bridge.cli import admins, install, mapping, queue, serve
+from qbwc_bridge.cli import admins, install, mapping, queue, reconcile, serve
 from qbwc_bridge.cli.common import EXIT_FAILED, EXIT_USAGE, CliError, Handler
 from qbwc_bridge.config import ConfigError, load_settings
 from qbwc_bridge.convex_gateway import ConvexCallError, ConvexUnavailable
 from qbwc_bridge.logging import configure_logging, known_secrets
 
-SUBCOMMAND_GROUPS = (serve, queue, install, admins, mapping)
+SUBCOMMAND_GROUPS = (serve, queue, install, admins, mapping, reconcile)
 
 
 def build_parser() -> argparse.ArgumentParser:

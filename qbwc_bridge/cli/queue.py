@@ -89,6 +89,19 @@ def _print_company(company: CompanyView | None, now_ms: float) -> None:
         print("  list pull requested: at the next Web Connector run")
     if company.pull_error:
         print(f"  last list pull failed: {company.pull_error}")
+    report = company.last_report
+    if report is not None:
+        verdict = f"{report.drift_rows} drifting" if report.drift_rows else "no drift"
+        print(
+            f"  reconciliation: {verdict} of {report.rows} row(s) (total drift {report.total_drift:g}), "
+            f"snapshot {ago(report.snapshot_at)}, report {ago(report.built_at)}"
+        )
+    if company.snapshot_running:
+        print("  quantity snapshot: being taken")
+    elif company.snapshot_requested:
+        print("  quantity snapshot: requested, at the next Web Connector run")
+    if company.reconcile_every_hours:
+        print(f"  snapshots by schedule every {company.reconcile_every_hours:g} h")
 
 
 QB_STATUS_ORDER = (

@@ -1,4 +1,5 @@
-"""`qbwc-bridge serve`: SOAP for QBWC at /qbwc, GET /healthz, with waitress."""
+"""`qbwc-bridge serve`: SOAP for QBWC at /qbwc, GET /healthz, /metrics and /ops when
+turned on, with waitress."""
 
 from __future__ import annotations
 
@@ -53,8 +54,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             url=f"{server_url(server)}/qbwc",
             wsdl=f"{server_url(server)}/qbwc?wsdl",
             metrics="on" if settings.metrics_token else "off",
+            ops=f"{server_url(server)}/ops" if settings.ops_enabled else "off",
             version=__version__,
         )
+        if settings.ops_password and not settings.ops_password_hash:
+            log.warning(
+                "ops_plain_password",
+                message="OPS_PASSWORD is for development; set OPS_PASSWORD_HASH "
+                "(qbwc-bridge hash-password) in production.",
+            )
         try:
             server.run()
         except KeyboardInterrupt:

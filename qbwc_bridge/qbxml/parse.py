@@ -8,13 +8,14 @@ would be dangerous: a document that is not well-formed XML, has no
 `QbxmlParseError`, and the caller treats the whole message as failed
 (outcome unknown: look the events up before sending them again).
 
-Answers to reads (`contract.QUERY_KINDS`: HostQuery ... AccountQuery) keep
-their `*Rs` element; `query_outcome(answer)` turns one into a
-`contract.HostInfo` / `CompanyInfo` / `PreferencesInfo` / `ListPage`. That
-is done per answer, so a page QuickBooks sent with an entry the bridge
-cannot read (no ListID, no FullName, IsActive not a boolean) fails that
-read alone with a `QbxmlParseError` naming the entry, and the events
-answered in the same message are still recorded.
+Answers to reads (`contract.QUERY_KINDS`: HostQuery ... ItemSitesQuery)
+keep their `*Rs` element; `query_outcome(answer)` turns one into a
+`contract.HostInfo` / `CompanyInfo` / `PreferencesInfo` / `ListPage` /
+`SiteQuantityPage`. That is done per answer, so a page QuickBooks sent with
+an entry the bridge cannot read (no ListID, no FullName, IsActive not a
+boolean; an item site without its item's ListID or its QuantityOnHand)
+fails that read alone with a `QbxmlParseError` naming the entry, and the
+events answered in the same message are still recorded.
 
 The parser never resolves entities or fetches DTDs (the text comes from the
 network), and error messages are cut short so a log line never carries a
@@ -292,7 +293,8 @@ def _list_entry(ret: etree._Element, index: int, kind: str) -> contract.ListEntr
     )
 
 
-def _list_page(rs: etree._Element, kind: str) -> contract.ListPage:
+def _iterator_state(rs: etree._Element) -> tuple[str | None, int]:
+    """(iteratorID, iteratorRemainingCount) of a page; (None, 0) for an answer without them."""
     raw_remaining = rs.get("iteratorRemainingCount")
     remaining = 0
     if raw_remaining is not None:
@@ -302,7 +304,11 @@ def _list_page(rs: etree._Element, kind: str) -> contract.ListPage:
                 f"{rs.tag} has an unreadable iteratorRemainingCount ({_short(repr(raw_remaining))})"
             )
         remaining = parsed
-    iterator_id = (rs.get("iteratorID") or "").strip() or None
+    return (rs.get("iteratorID") or "").strip() or None, remaining
+
+
+def _list_page(rs: etree._Element, kind: str) -> contract.ListPage:
+    iterator_id, remaining = _iterator_state(rs)
     ret_tag = _RET_OF_READ[kind]
     entries = tuple(
         _list_entry(ret, index, kind) for index, ret in enumerate(rs.iterchildren(ret_tag))
@@ -315,10 +321,85 @@ def _list_page(rs: etree._Element, kind: str) -> contract.ListPage:
     )
 
 
+# What an ItemSitesRet can name its item with (the schema's choice: exactly one of them).
+_ITEM_SITE_ITEM_REFS = ("ItemInventoryRef", "ItemInventoryAssemblyRef")
+
+
+def _describe_item_site(ret: etree._Element) -> str:
+    """What identifies an ItemSitesRet in an error: own ListID, item, site and bin names."""
+    known = []
+    if (own := _text(ret, "ListID")) is not None:
+        known.append(f"ListID {own!r}")
+    for tag, label in (
+        *((tag, "item") for tag in _ITEM_SITE_ITEM_REFS),
+        ("InventorySiteRef", "site"),
+        ("InventorySiteLocationRef", "bin"),
+    ):
+        name = _text(ret, f"{tag}/FullName") or _text(ret, f"{tag}/ListID")
+        if name is not None:
+            known.append(f"{label} {name!r}")
+    return f" ({', '.join(known)})" if known else ""
+
+
+def _site_quantity(ret: etree._Element, index: int) -> contract.SiteQuantity:
+    """One ItemSitesRet: strict, since a wrong row here is a wrong drift in the report.
+
+    QuantityOnHand must be there: the schema makes every Ret field optional,
+    and nothing Intuit publishes says an absent one means 0; reading "not
+    said" as 0 would report drift that is not there or hide drift that is. A bin (InventorySiteLocationRef) is its own record with its
+    own ListID: the row is kept as it is, and Convex sums a site's bins.
+    """
+
+    def fail(problem: str) -> QbxmlParseError:
+        # The problem before the names: a 159-character item name must not cut it off.
+        return QbxmlParseError(
+            _short(f"ItemSitesQuery: {ret.tag} #{index + 1} {problem}{_describe_item_site(ret)}")
+        )
+
+    row_id = _text(ret, "ListID")
+    if row_id is None:
+        raise fail("has no ListID of its own")
+    refs = [ref for tag in _ITEM_SITE_ITEM_REFS if (ref := ret.find(tag)) is not None]
+    if len(refs) != 1:
+        raise fail("names no item" if not refs else "names two items (inventory and assembly)")
+    item_list_id = _text(refs[0], "ListID")
+    if item_list_id is None:
+        raise fail(f"has no {refs[0].tag}/ListID")
+    site_list_id = None
+    site = ret.find("InventorySiteRef")
+    if site is not None:
+        # A site named without its ListID cannot be matched; "no site" would misplace the stock.
+        site_list_id = _text(site, "ListID")
+        if site_list_id is None:
+            raise fail("has an InventorySiteRef without a ListID")
+    raw = _text(ret, "QuantityOnHand")
+    if raw is None:
+        raise fail("has no QuantityOnHand")
+    if not _QUANTITY.fullmatch(raw):
+        raise fail(f"has an unreadable QuantityOnHand ({_short(repr(raw))})")
+    return contract.SiteQuantity(
+        row_id=row_id,
+        item_list_id=item_list_id,
+        site_list_id=site_list_id,
+        quantity_on_hand=float(Decimal(raw)),
+        item_name=_text(refs[0], "FullName"),
+        site_name=None if site is None else _text(site, "FullName"),
+    )
+
+
+def _site_quantity_page(rs: etree._Element) -> contract.SiteQuantityPage:
+    iterator_id, remaining = _iterator_state(rs)
+    rows = tuple(
+        _site_quantity(ret, index) for index, ret in enumerate(rs.iterchildren("ItemSitesRet"))
+    )
+    return contract.SiteQuantityPage(rows=rows, iterator_id=iterator_id, remaining=remaining)
+
+
 def query_outcome(answer: Answer) -> contract.QueryOutcome | None:
     """What a read's answer says QuickBooks has; None when its status is a failure.
 
-    statusCode 0 is read; 1 ("no match") on a list read is an empty page.
+    statusCode 0 is read; 1 ("no match") on a list read or ItemSitesQuery is
+    an empty page.
     Any other status (1 on a one-shot read, warnings, errors) returns None:
     classify it with `status_codes` like an event's. Raises
     `QbxmlParseError` when QuickBooks said OK but an entry is unreadable,
@@ -328,6 +409,10 @@ def query_outcome(answer: Answer) -> contract.QueryOutcome | None:
     if kind not in READ_KINDS or answer.element is None:
         raise ValueError(f"{kind}Rs is not the answer to a read")
     rs = answer.element
+    if kind == "ItemSitesQuery":
+        if answer.status_code not in (0, QUERY_NO_MATCH):
+            return None
+        return _site_quantity_page(rs)
     if kind in _RET_OF_READ:
         if answer.status_code not in (0, QUERY_NO_MATCH):
             return None

@@ -24,16 +24,17 @@ unmapped site or account, an over-long name) is not sent: it comes back as a
 rendered normally.
 
 Reads (`contract.QueryRequest`: host, company, preferences, item and
-assembly pages, sites, accounts) go first in the message, before any event,
-with the query's `request_id` as requestID. They ask only for the fields the
-bridge reads (`IncludeRetElement`) and for inactive entries too
+assembly pages, sites, accounts, quantity per item and site) go first in the
+message, before any event, with the query's `request_id` as requestID. They
+ask only for the fields the bridge reads (`IncludeRetElement`; not for
+`ItemSitesQuery`, see `_item_sites_query`) and for inactive entries too
 (`ActiveStatus All`: a deactivated item must show up as inactive, not as
-missing). The item lists are read in pages through qbXML iterators; every
-`Continue` repeats the `Start` request's criteria, as Intuit requires of an
-iterator, with the `iteratorID` QuickBooks gave. A query the negotiated
-qbXML version cannot express (iterators before 5.0, inventory sites before
-10.0) comes back as a `QueryRefusal`, never as a request QuickBooks would
-reject whole.
+missing). The item lists and `ItemSitesQuery` are read in pages through
+qbXML iterators; every `Continue` repeats the `Start` request's criteria, as
+Intuit requires of an iterator, with the `iteratorID` QuickBooks gave. A
+query the negotiated qbXML version cannot express (iterators before 5.0,
+inventory sites and item sites before 10.0) comes back as a `QueryRefusal`,
+never as a request QuickBooks would reject whole.
 """
 
 from __future__ import annotations
@@ -384,8 +385,15 @@ MIN_MULTI_LOCATION_VERSION = MIN_SITE_VERSION
 # the 5 MB we allow a message. An item with the longest names QuickBooks allows
 # takes ~370 bytes of answer, so 5,000 make ~1.9 MB (tests/bench/bench_lists.py).
 MAX_PAGE_SIZE = 5000
+# ItemSitesQuery: Intuit's OSR lists it from qbXML 10.0, with multi-location inventory.
+MIN_ITEM_SITES_VERSION = MIN_MULTI_LOCATION_VERSION
+# An ItemSitesRet is asked for whole (see _item_sites_query): with every field of the
+# schema, a bin and the longest names and quantities QuickBooks allows it takes ~1,280
+# bytes of answer, so 2,000 make ~2.6 MB (tests/bench/bench_lists.py, "ItemSites").
+MAX_ITEM_SITES_PAGE_SIZE = 2000
 
-PAGED_KINDS = frozenset({"ItemInventoryQuery", "ItemInventoryAssemblyQuery"})
+PAGED_KINDS = frozenset({"ItemInventoryQuery", "ItemInventoryAssemblyQuery", "ItemSitesQuery"})
+_MAX_PAGE: dict[str, int] = {"ItemSitesQuery": MAX_ITEM_SITES_PAGE_SIZE}
 # What the bridge reads of each, in the order the Ret carries them.
 _INCLUDE: dict[str, tuple[str, ...]] = {
     "CompanyQuery": ("CompanyName",),
@@ -416,9 +424,10 @@ def _page_attributes(request: etree._Element, query: QueryRequest, version: Qbxm
             "update QuickBooks or the QBXML_VERSION setting"
         )
     page = query.max_returned
-    if page is None or not 1 <= page <= MAX_PAGE_SIZE:
+    largest = _MAX_PAGE.get(query.kind, MAX_PAGE_SIZE)
+    if page is None or not 1 <= page <= largest:
         raise Unrenderable(
-            f"{query.kind} page size {page!r} must be 1-{MAX_PAGE_SIZE}; this is a queue bug"
+            f"{query.kind} page size {page!r} must be 1-{largest}; this is a queue bug"
         )
     request.set("iterator", query.iterator)
     if query.iterator == "Continue":
@@ -448,7 +457,8 @@ def build_query(query: QueryRequest, version: QbxmlVersion) -> etree._Element:
 
     Element order follows the qbXML 13.0 schema: ListWithClassFilter /
     ListFilter / InventorySiteFilter (MaxReturned, then ActiveStatus) before
-    IncludeRetElement.
+    IncludeRetElement; for ItemSitesQuery the filter choice (ItemTypeFilter)
+    comes first, then MaxReturned and ActiveStatus.
     """
     request_id = query.request_id
     if len(request_id) > REQUEST_ID_MAX or not _LIST_ID_CHARS.fullmatch(request_id):
@@ -458,6 +468,8 @@ def build_query(query: QueryRequest, version: QbxmlVersion) -> etree._Element:
         )
     kind = query.kind
     request = etree.Element(f"{kind}Rq", requestID=request_id)
+    if kind == "ItemSitesQuery":
+        return _item_sites_query(request, query, version)
     if kind in PAGED_KINDS:
         page = _page_attributes(request, query, version)
         _sub(request, "MaxReturned", str(page))
@@ -489,6 +501,33 @@ def build_query(query: QueryRequest, version: QbxmlVersion) -> etree._Element:
         _include(request, kind, version)
     else:
         raise Unrenderable(f"{kind} is not a read this bridge can render")
+    return request
+
+
+def _item_sites_query(
+    request: etree._Element, query: QueryRequest, version: QbxmlVersion
+) -> etree._Element:
+    """Quantity on hand per item and site (and bin), a page at a time.
+
+    ItemTypeFilter InventoryAndAssembly: the only items an ItemSitesRet can
+    name (ItemInventoryRef or ItemInventoryAssemblyRef). ActiveStatus All:
+    stock of an inactive item or site is still stock. No IncludeRetElement:
+    the schema allows it here, but no Intuit sample or known use shows what
+    QuickBooks returns for an ItemSitesRet asked for in parts (its item
+    reference is a required choice, not an optional field), and a reference
+    or quantity left out would fail the snapshot. The whole Ret can only
+    carry more than is read, never less; its size is bounded by
+    MAX_ITEM_SITES_PAGE_SIZE instead.
+    """
+    if version < MIN_ITEM_SITES_VERSION:
+        raise Unrenderable(
+            f"qbXML {version} has no ItemSitesQuery (quantity per inventory site needs 10.0, "
+            "QuickBooks Enterprise with Advanced Inventory); read ItemInventoryQuery instead"
+        )
+    page = _page_attributes(request, query, version)
+    _sub(request, "ItemTypeFilter", "InventoryAndAssembly")
+    _sub(request, "MaxReturned", str(page))
+    _sub(request, "ActiveStatus", "All")
     return request
 
 

@@ -13,7 +13,16 @@ the qbXML side alone). Prints:
   QuickBooks allows (the worst a page can get);
 - pages and entries seen.
 
-Fails (exit 1) on a duplicated or missing item, or a message over 5 MB.
+ItemSites (reconciliation's quantity per item and site, `--sites` sites per
+item): the same pull through an `ItemSitesQuery` iterator, then
+
+- the bridge's time per page (rendering, reading the answer into a
+  `SiteQuantityPage`), the biggest request and answer of the pull;
+- the worst page: `--page` and `render.MAX_ITEM_SITES_PAGE_SIZE` ItemSitesRets
+  with every field the schema has, bins, the longest names and quantities
+  QuickBooks allows (schema-validated), in bytes and parse time.
+
+Fails (exit 1) on a duplicated or missing item or item site, or a message over 5 MB.
 """
 
 from __future__ import annotations
@@ -27,10 +36,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from lxml import etree
 from support.qb_simulator import QuickBooksSimulator
 from support.qbxml_schema import load_schema
 
-from qbwc_bridge.contract import ListPage, QueryRequest
+from qbwc_bridge.contract import ListPage, QueryRequest, SiteQuantityPage
 from qbwc_bridge.qbxml import parse, render
 from qbwc_bridge.versions import QbxmlVersion
 
@@ -93,10 +103,171 @@ def worst_page_bytes() -> int:
     return len(answer.encode("utf-8"))
 
 
+# -- ItemSites ------------------------------------------------------------------------------
+
+
+def read_site_page(answer: str) -> SiteQuantityPage:
+    (rs,) = parse.parse_response(answer)
+    page = parse.query_outcome(rs)
+    if not isinstance(page, SiteQuantityPage):
+        raise SystemExit(f"QuickBooks answered {rs.status_code}: {rs.status_message}")
+    return page
+
+
+def pull_item_sites(
+    qb: QuickBooksSimulator, size: int
+) -> tuple[list[SiteQuantityPage], list[float], list[float], int, int]:
+    """The whole ItemSites snapshot, page by page; render and parse times, biggest sizes."""
+    pages: list[SiteQuantityPage] = []
+    render_s: list[float] = []
+    parse_s: list[float] = []
+    biggest_request = biggest_answer = 0
+    iterator_id = None
+    while True:
+        query = QueryRequest(
+            f"snap-{len(pages)}",
+            "ItemSitesQuery",
+            "Start" if iterator_id is None else "Continue",
+            iterator_id,
+            size,
+        )
+        began = time.perf_counter()
+        request = render.render_batch([], VERSION, queries=[query]).xml or ""
+        render_s.append(time.perf_counter() - began)
+        answer = qb.process(request)
+        began = time.perf_counter()
+        page = read_site_page(answer)
+        parse_s.append(time.perf_counter() - began)
+        biggest_request = max(biggest_request, len(request.encode("utf-8")))
+        biggest_answer = max(biggest_answer, len(answer.encode("utf-8")))
+        pages.append(page)
+        if page.remaining == 0:
+            return pages, render_s, parse_s, biggest_request, biggest_answer
+        iterator_id = page.iterator_id
+
+
+def _ref(parent: etree._Element, tag: str, list_id: str, full_name: str) -> None:
+    ref = etree.SubElement(parent, tag)
+    etree.SubElement(ref, "ListID").text = list_id
+    etree.SubElement(ref, "FullName").text = full_name
+
+
+def worst_item_sites_answer(count: int) -> str:
+    """`count` ItemSitesRets as big as QuickBooks can write them, in one schema-valid answer.
+
+    Every field of the schema's ItemSitesRet, a bin on each, 159-character
+    item names (4 levels of 31 + the item), 31-character site and bin names,
+    16-character EditSequences, and quantities of 10 integer digits and 5
+    decimals. ListIDs as QuickBooks writes them (8 hex digits, a dash, 10 digits).
+    """
+    root = etree.Element("QBXML")
+    rs = etree.SubElement(
+        etree.SubElement(root, "QBXMLMsgsRs"),
+        "ItemSitesQueryRs",
+        requestID="snap:0.0",
+        statusCode="0",
+        statusSeverity="Info",
+        statusMessage="Status OK",
+        iteratorRemainingCount="999999",
+        iteratorID="{0B5A7C3E-1F2D-4E5A-9B8C-7D6E5F4A3B2C}",
+    )
+    parents = ":".join(f"{'P' * 27}{n:04d}" for n in range(4))
+    quantity = "-1234567890.12345"
+    stamp = "2024-03-01T09:00:00-05:00"
+    for n in range(count):
+        ret = etree.SubElement(rs, "ItemSitesRet")
+        etree.SubElement(ret, "ListID").text = f"{0x80000000 + n:X}-{1900000000 + n}"
+        etree.SubElement(ret, "TimeCreated").text = stamp
+        etree.SubElement(ret, "TimeModified").text = stamp
+        etree.SubElement(ret, "EditSequence").text = f"{9000000000000000 + n}"
+        _ref(
+            ret,
+            "ItemInventoryRef",
+            f"{0x90000000 + n:X}-{1900000000 + n}",
+            f"{parents}:{'x' * 26}{n:05d}",
+        )
+        _ref(ret, "InventorySiteRef", "A0000001-1900000001", "S" * 31)
+        _ref(ret, "InventorySiteLocationRef", "A0000002-1900000002", "B" * 31)
+        for tag in (
+            "ReorderLevel",
+            "QuantityOnHand",
+            "QuantityOnPurchaseOrders",
+            "QuantityOnSalesOrders",
+            "QuantityToBeBuiltByPendingBuildTxns",
+            "QuantityRequiredByPendingBuildTxns",
+            "QuantityOnPendingTransfers",
+            "AssemblyBuildPoint",
+        ):
+            etree.SubElement(ret, tag).text = quantity
+    root.addprevious(etree.ProcessingInstruction("qbxml", 'version="13.0"'))
+    load_schema().assertValid(root)
+    return '<?xml version="1.0" ?>\n' + etree.tostring(root, encoding="unicode")
+
+
+def worst_item_sites_page(count: int) -> tuple[int, float]:
+    """(bytes, seconds to read) of the worst page of `count` item sites (best of 3 reads)."""
+    answer = worst_item_sites_answer(count)
+    times = []
+    for _ in range(3):
+        began = time.perf_counter()
+        page = read_site_page(answer)
+        times.append(time.perf_counter() - began)
+        if len(page.rows) != count:
+            raise SystemExit(f"worst page read {len(page.rows)} rows of {count}")
+    return len(answer.encode("utf-8")), min(times)
+
+
+def item_sites_section(items: int, sites: int, size: int) -> list[str]:
+    """Pulls items x sites item sites and measures the worst pages; returns the problems."""
+    qb = QuickBooksSimulator(load_schema(), sites=[f"Site {s}" for s in range(sites)])
+    for n in range(items):
+        name = f"SKU-{n:06d}"
+        qb.add_item(name)
+        for s in range(sites):
+            qb.set_qoh(name, (n + s) % 97, f"Site {s}")
+    began = time.perf_counter()
+    pages, render_s, parse_s, biggest_request, biggest_answer = pull_item_sites(qb, size)
+    wall = time.perf_counter() - began
+    rows = [row for page in pages for row in page.rows]
+    full = [i for i, page in enumerate(pages) if len(page.rows) == size] or [0]
+    worst_bytes, worst_parse = worst_item_sites_page(size)
+    largest = render.MAX_ITEM_SITES_PAGE_SIZE
+    largest_bytes, largest_parse = worst_item_sites_page(largest)
+
+    print(
+        f"\nItemSites: {items} items x {sites} sites, page: {size}, pages: {len(pages)}, rows: {len(rows)}"
+    )
+    print(
+        f"bridge per {size}-row page: render "
+        f"{statistics.median(render_s[i] for i in full) * 1000:.2f} ms, parse "
+        f"{statistics.median(parse_s[i] for i in full) * 1000:.1f} ms"
+        f" (whole pull incl. simulator: {wall:.1f} s)"
+    )
+    print(f"biggest request: {biggest_request:,} bytes; biggest answer: {biggest_answer:,} bytes")
+    print(
+        f"worst {size}-row page (every field, bins, maximal names): {worst_bytes:,} bytes "
+        f"({worst_bytes / size:,.0f} per row), parse {worst_parse * 1000:.1f} ms"
+    )
+    print(
+        f"worst {largest}-row page (MAX_ITEM_SITES_PAGE_SIZE): {largest_bytes:,} bytes "
+        f"({largest_bytes / LIMIT:.0%} of 5 MB), parse {largest_parse * 1000:.1f} ms"
+    )
+    problems = []
+    expected = items * sites
+    if len(rows) != expected or len({row.row_id for row in rows}) != expected:
+        problems.append(
+            f"{len(rows)} item sites, {len({r.row_id for r in rows})} distinct, {expected} expected"
+        )
+    if max(biggest_request, biggest_answer, worst_bytes, largest_bytes) > LIMIT:
+        problems.append("an ItemSites message is over 5 MB")
+    return problems
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--page", type=int, default=500)
+    parser.add_argument("--sites", type=int, default=3, help="sites per item for ItemSites")
     args = parser.parse_args()
 
     qb = QuickBooksSimulator(load_schema())
@@ -128,6 +299,7 @@ def main() -> int:
         problems.append(f"{len(ids)} entries, {len(set(ids))} distinct, {args.items} expected")
     if max(biggest_request, biggest_answer, worst) > LIMIT:
         problems.append("a message is over 5 MB")
+    problems += item_sites_section(args.items, args.sites, args.page)
     for problem in problems:
         print(f"FAILED: {problem}")
     return 1 if problems else 0

@@ -6,7 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHES = ["bench_local_convex.py", "bench_sync.py", "bench_import.py"]
+BENCHES = [
+    "bench_local_convex.py",
+    "bench_sync.py",
+    "bench_import.py",
+    "bench_lists.py",
+    "bench_list_pull.py",
+    "bench_reconcile.py",
+    "bench_ops.py",
+]
 
 
 def main() -> int:

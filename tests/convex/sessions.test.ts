@@ -154,10 +154,15 @@ describe("lib/sessions rules", () => {
 // ---- authenticate -----------------------------------------------------------------------
 
 describe("qbSessions:authenticate", () => {
-  test("'none' when nothing is due, and nothing is stored", async () => {
+  test("'none' when nothing is due, and nothing is stored but the hour's queue sample", async () => {
     const before = await dumpAll(t);
     expect(await authenticate("h-1")).toEqual({ status: "none" });
-    expect(await dumpAll(t)).toEqual(before);
+    const after = await dumpAll(t);
+    expect({ ...after, sync_stats_hourly: [] }).toEqual({ ...before, sync_stats_hourly: [] });
+    expect(after.sync_stats_hourly).toHaveLength(1);
+    // Another idle poll in the same hour changes nothing at all.
+    expect(await authenticate("h-1b")).toEqual({ status: "none" });
+    expect(await dumpAll(t)).toEqual(after);
     // Work that is not due yet is not work now either.
     const [eventId] = await pendingEvents(1);
     const ticket = "h-2";

@@ -184,6 +184,8 @@ def test_env_example_holds_no_secret() -> None:
     assert re.search(r"^CONVEX_DEPLOY_KEY=$", text, flags=re.MULTILINE)
     assert re.search(r"^QBWC_PASSWORD_HASH=$", text, flags=re.MULTILINE)
     assert not re.search(r"^QBWC_PASSWORD=", text, flags=re.MULTILINE)
+    assert re.search(r"^OPS_PASSWORD_HASH=$", text, flags=re.MULTILINE)
+    assert not re.search(r"^OPS_PASSWORD=", text, flags=re.MULTILINE)
 
 
 # -- .qwc --------------------------------------------------------------------------
@@ -253,7 +255,7 @@ def test_caddy_proxies_the_bridge_paths() -> None:
     assert "reverse_proxy 127.0.0.1:8080" in text
     matcher = re.search(r"@bridge path (.+)", text)
     assert matcher is not None
-    assert {"/qbwc", "/healthz"} <= set(matcher.group(1).split())
+    assert {"/qbwc", "/healthz", "/ops", "/ops/*"} <= set(matcher.group(1).split())
 
 
 # -- make targets ---------------------------------------------------------------------

@@ -86,7 +86,14 @@ class FakeGateway:
         return reply
 
     def authenticate(
-        self, ticket_hash: str, user_name: str, ttl_ms: int, company_file: str
+        self,
+        ticket_hash: str,
+        user_name: str,
+        ttl_ms: int,
+        company_file: str,
+        *,
+        list_max_age_ms: int | None = None,
+        reconcile_every_ms: int | None = None,
     ) -> contract.AuthDecision:
         return cast(
             contract.AuthDecision,
@@ -102,6 +109,7 @@ class FakeGateway:
         *,
         hcp: Sequence[contract.QueryOutcome] = (),
         list_max_age_ms: int | None = None,
+        reconcile_every_ms: int | None = None,
     ) -> contract.SendResult:
         self.hcp.append(tuple(hcp))
         self.list_max_age_ms.append(list_max_age_ms)

@@ -28,7 +28,19 @@ What it does, like QuickBooks:
   AccountQuery (AccountType), with ActiveStatus (ActiveOnly when absent, as
   the schema's default says), MaxReturned and IncludeRetElement (only the
   named fields come back).
-- Item queries page through qbXML iterators as Intuit documents them:
+- ItemSitesQuery (qbXML 10.0; 3250 while multi-location inventory is off):
+  one ItemSitesRet per (item, site) record, with its own stable ListID, the
+  item (ItemInventoryRef or ItemInventoryAssemblyRef), the site
+  (InventorySiteRef; none for stock not at any site) and the current
+  QuantityOnHand. A record comes into being with the first quantity at that
+  item and site (`set_qoh`, an adjustment, a transfer) and stays, at 0 too,
+  as the list object it is (ListID, TimeCreated, EditSequence in the
+  schema); transactions move its QuantityOnHand without stamping it, as
+  they do an item's (Intuit's OSR for ItemInventoryQuery). ItemTypeFilter
+  and ActiveStatus (a record is active while its item and site are) filter
+  it; ListID and ItemSiteFilter are not modelled. Bins
+  (InventorySiteLocationRef) are not modelled.
+- Item queries and ItemSitesQuery page through qbXML iterators as Intuit documents them:
   `iterator="Start"` with MaxReturned opens one over the matches and
   answers the first page with `iteratorID` and `iteratorRemainingCount`;
   each `Continue` with that iteratorID answers the next page; the iterator
@@ -47,7 +59,7 @@ What it does, like QuickBooks:
   (`SimulatorError`): the bridge must never send them.
 - Requests the negotiated qbXML version cannot hold fail whole with
   0x80040400 like any other parse error: iterators before 5.0, inventory
-  sites and transfers before 10.0.
+  sites, item sites and transfers before 10.0.
 - Every response it builds is validated against the schema too (an invalid
   one raises `SimulatorError`: a bug in the simulator, never "QuickBooks").
   `hcp_response()` is what QBWC passes as strHCPResponse for this company:
@@ -71,11 +83,14 @@ Changing the company as its users would: `add_item(full_name, list_id=None,
 account_type="Expense")`, `rename_item(old, new_full_name)` (and
 `rename_site` / `rename_account`), `set_item_active(item, False)` (and
 `set_site_active` / `set_account_active`), `set_qoh(item, qty, site)`,
-`enter_adjustment_by_hand(...)`.
+`enter_adjustment_by_hand(...)` (a hand entry that may reuse a bridge
+RefNumber), `adjust_qoh_by_hand(item, delta, site)` (someone changes QOH in
+QuickBooks directly: an adjustment with a RefNumber of QuickBooks' users).
 
 Inspection: `transactions`, `count_by_ref(ref)`, `find_by_ref(ref)`,
-`qoh(item, site)`, `total_qoh(item)`, `qoh_table()`, `item(name_or_list_id)`
-(also `site`, `account`), `messages` / `responses` (raw text).
+`qoh(item, site)`, `total_qoh(item)`, `qoh_table()`, `item_sites()`,
+`item(name_or_list_id)` (also `site`, `account`), `messages` / `responses`
+(raw text).
 
 The exceptions are the QBWC simulator's, so it can route them the way QBWC
 does (ResponseLost: no receiveResponseXML; RequestRejected: hresult+message;
@@ -87,11 +102,11 @@ from __future__ import annotations
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, TypeVar
 
 from lxml import etree
 
@@ -118,6 +133,7 @@ MIN_MULTI_LOCATION_VERSION = (10, 0)
 _MULTI_LOCATION_TAGS = frozenset(
     {
         "InventorySiteQueryRq",
+        "ItemSitesQueryRq",
         "TransferInventoryAddRq",
         "TransferInventoryQueryRq",
         "InventorySiteRef",
@@ -167,12 +183,23 @@ QB2014_VERSIONS = (
     "13.0",
 )
 
+_T = TypeVar("_T")
 TxnKind = Literal["InventoryAdjustment", "TransferInventory"]
 ItemKind = Literal["inventory", "assembly"]
 _ITEM_QUERIES: dict[str, ItemKind] = {
     "ItemInventoryQuery": "inventory",
     "ItemInventoryAssemblyQuery": "assembly",
 }
+# ItemSitesQuery's ItemTypeFilter: which of the simulated item kinds each value takes.
+# Item sites exist for inventory parts and assemblies only (ItemSitesRet names one of them).
+_ITEM_TYPES: dict[str, frozenset[ItemKind]] = {
+    "Inventory": frozenset({"inventory"}),
+    "Assembly": frozenset({"assembly"}),
+    "InventoryAndAssembly": frozenset({"inventory", "assembly"}),
+    "AllExceptFixedAsset": frozenset({"inventory", "assembly"}),
+}
+# The bridge's own RefNumbers (adjustments, transfers): a hand entry is told apart by not using them.
+BRIDGE_REF_PREFIXES = ("AD-", "TR-")
 
 
 class SimulatorError(AssertionError):
@@ -217,6 +244,26 @@ class ListEntry:
     @property
     def sublevel(self) -> int:
         return 0 if self.parent is None else self.parent.sublevel + 1
+
+
+@dataclass(eq=False)
+class ItemSite:
+    """One ItemSites record: an item's stock at one site (site None: at no site).
+
+    Its quantity lives in the simulator's QOH table; the record holds what
+    QuickBooks keeps about it (ListID, stamps).
+    """
+
+    list_id: str
+    item: ListEntry
+    site: ListEntry | None
+    time_created: str
+    time_modified: str
+    edit_sequence: str
+
+    @property
+    def active(self) -> bool:
+        return self.item.active and (self.site is None or self.site.active)
 
 
 @dataclass(frozen=True)
@@ -304,11 +351,15 @@ class _List:
 
 @dataclass
 class _Iterator:
-    """One open qbXML iterator: the matches of its Start, and how far Continue got."""
+    """One open qbXML iterator: the matches of its Start, and how far Continue got.
+
+    `rets(start, stop, request)` writes matches [start, stop) as Rets, as they are now.
+    """
 
     iterator_id: str
     kind: str  # the request kind that opened it, e.g. "ItemInventoryQuery"
-    entries: list[ListEntry]
+    count: int
+    rets: Callable[[int, int, etree._Element], list[etree._Element]]
     position: int = 0
 
 
@@ -394,6 +445,9 @@ class QuickBooksSimulator:
         self._sites = _List("Inventory Site", hierarchical=False)
         self._accounts = _List("Account")
         self._qoh: defaultdict[tuple[str, str | None], Decimal] = defaultdict(Decimal)
+        # ItemSites records, by the same (item ListID, site ListID or None) key, in creation order.
+        self._item_sites: dict[tuple[str, str | None], ItemSite] = {}
+        self._hand_refs = 0
         self._sequence = 0
         self._faults: list[StatusFault] = []
         self._lost_responses = 0
@@ -581,7 +635,7 @@ class QuickBooksSimulator:
 
     def qoh(self, item: str, site: str | None = None) -> Decimal:
         """Quantity on hand of `item` (name or ListID) at `site` (None: no site named)."""
-        return self._qoh[self._key(item, site)]
+        return self._qoh.get(self._key(item, site), Decimal(0))
 
     def total_qoh(self, item: str) -> Decimal:
         """What ItemInventoryRet/QuantityOnHand says: the item's stock over every site."""
@@ -592,8 +646,31 @@ class QuickBooksSimulator:
         )
 
     def set_qoh(self, item: str, quantity: Decimal | int | str, site: str | None = None) -> None:
-        """Opening stock, as if entered in QuickBooks before the bridge ran."""
-        self._qoh[self._key(item, site)] = Decimal(str(quantity))
+        """Opening stock, as if entered in QuickBooks before the bridge ran (no transaction)."""
+        item_entry = self._items.require(item)
+        site_entry = None if site is None else self._sites.require(site)
+        self._stock(item_entry, site_entry)
+        self._qoh[(item_entry.list_id, site_entry.list_id if site_entry else None)] = Decimal(
+            str(quantity)
+        )
+
+    def _stock(self, item: ListEntry, site: ListEntry | None) -> tuple[str, str | None]:
+        """The QOH key of (item, site), its ItemSites record created with the first quantity."""
+        key = (item.list_id, site.list_id if site is not None else None)
+        if key not in self._item_sites:
+            now = self._now()
+            self._item_sites[key] = ItemSite(
+                self._new_list_id(), item, site, now, now, str(1600000000 + self._next())
+            )
+        return key
+
+    def _move(self, item: ListEntry, site: ListEntry | None, delta: Decimal) -> None:
+        """A transaction moves stock: QuantityOnHand changes, the record is not stamped."""
+        self._qoh[self._stock(item, site)] += delta
+
+    def item_sites(self) -> list[tuple[ItemSite, Decimal]]:
+        """Every ItemSites record with its quantity on hand, in creation order."""
+        return [(record, self._qoh[key]) for key, record in self._item_sites.items()]
 
     def qoh_table(self) -> dict[tuple[str, str | None], Decimal]:
         """Non-zero QOH by (item name, site name or None), to compare with Convex balances."""
@@ -635,7 +712,7 @@ class QuickBooksSimulator:
                 raise SimulatorError(f"no item {item!r} in the simulated company")
             moves.append((entry, Decimal(quantity)))
         for entry, quantity in moves:
-            self._qoh[(entry.list_id, site_entry.list_id if site_entry else None)] += quantity
+            self._move(entry, site_entry, quantity)
         txn_id, number, created = self._txn_fields()
         txn = SimTransaction(
             txn_id=txn_id,
@@ -651,6 +728,42 @@ class QuickBooksSimulator:
         )
         self.transactions.append(txn)
         return txn
+
+    def adjust_qoh_by_hand(
+        self,
+        item: str,
+        delta: Decimal | int | str,
+        site: str | None = None,
+        *,
+        account: str | None = None,
+        ref_number: str | None = None,
+        txn_date: date | None = None,
+    ) -> SimTransaction:
+        """Someone changes QOH in QuickBooks directly (Adjust Quantity on Hand).
+
+        Posted as the InventoryAdjustment QuickBooks saves for it, so the books
+        (ItemSites, ItemInventory QuantityOnHand) and the transaction list agree:
+        no ExternalGUID, and a RefNumber of QuickBooks' users ("HAND-0001", ...),
+        never one of the bridge's (AD-/TR-), so no lookup takes it for an event's.
+        `account`: the adjustment account (default: the company's first active
+        account).
+        """
+        if ref_number is None:
+            self._hand_refs += 1
+            ref_number = f"HAND-{self._hand_refs:04d}"
+        if ref_number.upper().startswith(BRIDGE_REF_PREFIXES):
+            raise SimulatorError(
+                f"RefNumber {ref_number!r} is one of the bridge's; use enter_adjustment_by_hand "
+                "for a hand entry that collides with an event"
+            )
+        if account is None:
+            active = [entry for entry in self._accounts.by_id.values() if entry.active]
+            if not active:
+                raise SimulatorError("the simulated company has no active account to adjust with")
+            account = active[0].list_id
+        return self.enter_adjustment_by_hand(
+            ref_number, account, [(item, Decimal(str(delta)))], site=site, txn_date=txn_date
+        )
 
     # -- faults ---------------------------------------------------------------------
 
@@ -810,6 +923,7 @@ class QuickBooksSimulator:
             "ItemInventoryAssemblyQuery": self._item_query,
             "InventorySiteQuery": self._site_query,
             "AccountQuery": self._account_query,
+            "ItemSitesQuery": self._item_sites_query,
         }
         handler = handlers.get(kind)
         read = reads.get(kind)
@@ -927,7 +1041,7 @@ class QuickBooksSimulator:
             deltas.append((item, delta))
         # Every reference resolved: QuickBooks saves the whole transaction or nothing.
         for item, delta in deltas:
-            self._qoh[(item.list_id, site_id)] += delta
+            self._move(item, site, delta)
         txn_id, number, created = self._txn_fields()
         txn = SimTransaction(
             txn_id=txn_id,
@@ -958,8 +1072,8 @@ class QuickBooksSimulator:
             item = self._resolve(self._items, line.find("ItemRef"), f"{context} line")
             moves.append((item, Decimal(line.findtext("QuantityToTransfer") or "0")))
         for item, quantity in moves:
-            self._qoh[(item.list_id, from_site.list_id)] -= quantity
-            self._qoh[(item.list_id, to_site.list_id)] += quantity
+            self._move(item, from_site, -quantity)
+            self._move(item, to_site, quantity)
         txn_id, number, created = self._txn_fields()
         txn = SimTransaction(
             txn_id=txn_id,
@@ -1202,28 +1316,42 @@ class QuickBooksSimulator:
         kind = str(request.tag).removesuffix("Rq")
         # OwnerID asks for custom fields; this company has none, so it changes nothing.
         self._only_known(request, {"OwnerID"}, ("MaxReturned", "ActiveStatus"))
+        item_kind = _ITEM_QUERIES[kind]
+
+        def matches() -> list[ListEntry]:
+            return [
+                entry
+                for entry in self._items.by_id.values()
+                if entry.item_kind == item_kind and self._wants(request, entry)
+            ]
+
+        return self._paged(kind, request, request_id, matches, self._item_rets)
+
+    def _paged(
+        self,
+        kind: str,
+        request: etree._Element,
+        request_id: str | None,
+        matches: Callable[[], Sequence[_T]],
+        rets: Callable[[Sequence[_T], etree._Element], list[etree._Element]],
+    ) -> etree._Element:
+        """A query that QuickBooks answers whole (no iterator) or a page at a time."""
         iterator = request.get("iterator")
         page_size = self._max_returned(request)
         if iterator is None:
-            item_kind = _ITEM_QUERIES[kind]
-            matches = [
-                entry
-                for entry in self._items.by_id.values()
-                if entry.item_kind == item_kind and self._wants(request, entry)
-            ]
-            return self._ok(kind, request_id, self._item_rets(matches[:page_size], request))
+            return self._ok(kind, request_id, rets(matches()[:page_size], request))
         if iterator == "Start":
             if page_size is None:
                 raise SimulatorError("an iterator without MaxReturned is not simulated")
-            item_kind = _ITEM_QUERIES[kind]
-            matches = [
-                entry
-                for entry in self._items.by_id.values()
-                if entry.item_kind == item_kind and self._wants(request, entry)
-            ]
-            if not matches:
+            found = matches()
+            if not found:
                 return self._status(kind, request_id, 1, "Info", NO_MATCH_MESSAGE)
-            opened = _Iterator("{" + str(uuid.uuid4()).upper() + "}", kind, matches)
+            opened = _Iterator(
+                "{" + str(uuid.uuid4()).upper() + "}",
+                kind,
+                len(found),
+                lambda begin, end, rq: rets(found[begin:end], rq),
+            )
             self._iterators[opened.iterator_id] = opened
             return self._page(opened, page_size, request, request_id)
         iterator_id = request.get("iteratorID") or ""
@@ -1248,15 +1376,15 @@ class QuickBooksSimulator:
         self, iterator: _Iterator, size: int, request: etree._Element, request_id: str | None
     ) -> etree._Element:
         """The iterator's next page; the iterator is gone once nothing remains."""
-        chunk = iterator.entries[iterator.position : iterator.position + size]
-        iterator.position += len(chunk)
-        remaining = len(iterator.entries) - iterator.position
+        begin = iterator.position
+        iterator.position = min(iterator.count, begin + size)
+        remaining = iterator.count - iterator.position
         if remaining == 0:
             del self._iterators[iterator.iterator_id]
         answer = self._status(iterator.kind, request_id, 0, "Info", "Status OK")
         answer.set("iteratorRemainingCount", str(remaining))
         answer.set("iteratorID", iterator.iterator_id)
-        answer.extend(self._item_rets(chunk, request))
+        answer.extend(iterator.rets(begin, iterator.position, request))
         return answer
 
     def _totals(self) -> defaultdict[str, Decimal]:
@@ -1272,7 +1400,9 @@ class QuickBooksSimulator:
         _sub(ret, "TimeModified", entry.time_modified)
         _sub(ret, "EditSequence", entry.edit_sequence)
 
-    def _item_rets(self, entries: list[ListEntry], request: etree._Element) -> list[etree._Element]:
+    def _item_rets(
+        self, entries: Sequence[ListEntry], request: etree._Element
+    ) -> list[etree._Element]:
         totals = self._totals()
         rets = []
         for entry in entries:
@@ -1327,3 +1457,61 @@ class QuickBooksSimulator:
                 _sub(ret, "TotalBalance", "0.00")
                 rets.append(self._only_included(ret, request))
         return self._ok("AccountQuery", request_id, rets[: self._max_returned(request)])
+
+    def _item_sites_query(self, request: etree._Element, request_id: str | None) -> etree._Element:
+        """Quantity on hand per item and site, one ItemSitesRet per record."""
+        kind = "ItemSitesQuery"
+        self._only_known(request, set(), ("ItemTypeFilter", "MaxReturned", "ActiveStatus"))
+        if not self.advanced_inventory:
+            return self._status(kind, request_id, FEATURE_OFF_CODE, "Error", FEATURE_OFF_MESSAGE)
+        type_filter = request.findtext("ItemTypeFilter")
+        kinds = (
+            frozenset({"inventory", "assembly"})
+            if type_filter is None
+            else _ITEM_TYPES.get(type_filter, frozenset())
+        )
+        status = request.findtext("ActiveStatus") or "ActiveOnly"
+
+        def matches() -> list[ItemSite]:
+            return [
+                record
+                for record in self._item_sites.values()
+                if record.item.item_kind in kinds
+                and (status == "All" or record.active == (status == "ActiveOnly"))
+            ]
+
+        return self._paged(kind, request, request_id, matches, self._item_site_rets)
+
+    def _item_site_rets(
+        self, records: Sequence[ItemSite], request: etree._Element
+    ) -> list[etree._Element]:
+        """ItemSitesRet as QuickBooks writes it: every field it keeps (no reorder levels set)."""
+        rets = []
+        for record in records:
+            ret = etree.Element("ItemSitesRet")
+            _sub(ret, "ListID", record.list_id)
+            _sub(ret, "TimeCreated", record.time_created)
+            _sub(ret, "TimeModified", record.time_modified)
+            _sub(ret, "EditSequence", record.edit_sequence)
+            item_tag = (
+                "ItemInventoryRef"
+                if record.item.item_kind == "inventory"
+                else "ItemInventoryAssemblyRef"
+            )
+            self._ref(ret, item_tag, record.item)
+            if record.site is not None:
+                self._ref(ret, "InventorySiteRef", record.site)
+            quantity = self._qoh[
+                (record.item.list_id, record.site.list_id if record.site else None)
+            ]
+            _sub(ret, "QuantityOnHand", _q(quantity))
+            for tag in (
+                "QuantityOnPurchaseOrders",
+                "QuantityOnSalesOrders",
+                "QuantityToBeBuiltByPendingBuildTxns",
+                "QuantityRequiredByPendingBuildTxns",
+                "QuantityOnPendingTransfers",
+            ):
+                _sub(ret, tag, "0")
+            rets.append(self._only_included(ret, request))
+        return rets
