@@ -67,12 +67,12 @@ AMBIGUOUS = 10  # names that QuickBooks has twice, under two parents
 UNMATCHED = 200  # parts whose SKU is no QuickBooks item's Name
 UPSERT_BATCH = 500
 PAGE_SIZE = 500  # what the bridge asks per page (convex/lib/constants.ts LIST_PAGE_SIZE)
-# The local runtime (convex-test) answers every index query by scanning all documents,
-# so one list page or auto-map page costs time in proportion to what Convex holds, up to
-# minutes at this scale. The bridge's and the CLI's Convex time bounds (settings cap them
-# at 60 s read / 80 s budget) are raised past that here, and QBWC's SOAP timeout with
-# them, so that every call finishes once and is measured instead of timing out or being
-# retried. Production settings are not changed by this.
+# A slow call is measured, not cut short: the bridge's and the CLI's Convex time bounds
+# (settings cap them at 60 s read / 80 s budget) and QBWC's SOAP timeout are raised, so
+# that every call finishes once instead of timing out or being retried. Without the local
+# runtime's index lookups (local_convex/indexes.ts) convex-test reads every document per
+# query, and one page took up to 100 s at 20,000 items (auto-map: 46 minutes). The
+# per-page receive times and the 30 s auto-map target still show a slow runtime.
 PATIENCE_S = 900
 SOAP_TIMEOUT_S = float(PATIENCE_S + 60)
 
@@ -128,7 +128,7 @@ def quickbooks_side(url: str, items: int, accounts: int) -> int:
     from support.qbwc_simulator import QbwcSimulator
 
     class PatientSoapClient(qbwc_simulator.SoapClient):
-        """The local runtime can take minutes over one list page (see PATIENCE_S)."""
+        """QBWC that waits as long as the bridge may (see PATIENCE_S)."""
 
         def __init__(self, url: str | list[str], timeout: float = SOAP_TIMEOUT_S):
             super().__init__(url, timeout)
