@@ -563,7 +563,7 @@ class ConvexGateway:
         return self._parsed("mutation", "qbRecon:buildReport", args, contract.ReportProgress.parse)
 
     def report_rows(
-        self, report_id: str, *, only_drift: bool, cursor: str | None, page_size: int = 500
+        self, report_id: str, *, only_drift: bool, cursor: str | None, page_size: int = 2000
     ) -> contract.ReportPage:
         args = {
             "reportId": report_id,

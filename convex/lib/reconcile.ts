@@ -28,9 +28,10 @@ import { storeResolved } from "./mapping";
 type Report = Doc<"qb_recon_reports">;
 type Event = Doc<"inventory_events">;
 
-// Events per transit page: at 100 lines each, 10 transfers touch at most 2,000 (part, site) pairs,
-// half of Convex's 4,096 index ranges per function.
-export const RECON_PAGE = { events: 10, parts: 200, orphans: 500 } as const;
+// Per call, against Convex's limits per function (32,000 documents read, 4,096 index ranges):
+// 10 transfers of 100 lines touch at most 2,000 (part, site) pairs; a part costs about 5 index
+// ranges and 7 documents (2,500 / 3,500 for 500); a snapshot row at most 2 ranges (2,000 for 1,000).
+export const RECON_PAGE = { events: 10, parts: 500, orphans: 1000 } as const;
 const EPSILON = 1e-9;
 
 /** Statuses whose events QuickBooks has not seen, in the order the transit phase reads them. */

@@ -41,7 +41,7 @@ set-up, the snapshot and the report at 20,000 parts x 3 sites would each take ho
 the end-to-end runs measure the growth, and the report time at `--target-parts` is
 projected from the two largest runs (a power law; labelled as such). Its exchanges and
 Convex calls at that size follow from the page sizes (500 ItemSites rows a snapshot page;
-200 parts, 500 snapshot rows, 50 events a report page; 500 rows a reportRows page).
+500 parts, 1,000 snapshot rows, 10 events a report page; 2,000 rows a reportRows page).
 
 Fails (exit 1) unless every run finds exactly the changed pairs; on a report at or over
 60 s (measured at any size, or projected at `--target-parts`); on a call over a limit.
@@ -85,9 +85,9 @@ BACKLOG_FIELD = {"documentsRead": "read", "bytesRead": "bytesRead", "databaseQue
 UPSERT_BATCH = 500  # MAX_PART_UPSERT_BATCH
 EVENT_LINES = 100  # MAX_EVENT_LINES
 SNAPSHOT_PAGE = 500  # LIST_PAGE_SIZE: ItemSites rows a snapshot page
-RECON_PAGE = {"events": 50, "parts": 200, "orphans": 500}  # convex/lib/reconcile.ts
+RECON_PAGE = {"events": 10, "parts": 500, "orphans": 1000}  # convex/lib/reconcile.ts
 TRANSIT_SOURCES = 6  # pending, in_flight, failed, held, dead, applied after the snapshot
-ROWS_PAGE = 500  # the CLI's reportRows page
+ROWS_PAGE = 2000  # the CLI's reportRows page (gateway default)
 EXIT_DRIFT = 3  # qbwc_bridge.cli.reconcile.EXIT_DRIFT
 # Where the stock is: one location per QuickBooks site of the test world.
 LOCATIONS = ("WH", "TRUCK-1", "STORE")
