@@ -812,23 +812,6 @@ class QueueStatus:
         )
 
 
-@dataclass(frozen=True)
-class Health:
-    server_time: float
-    events_created: int
-    counts: dict[str, int]
-
-    @classmethod
-    def parse(cls, value: Any) -> Health:
-        data = _obj(value, "health")
-        counts = _obj(data.get("qbStatusCounts"), "qbStatusCounts")
-        return cls(
-            server_time=_num(data, "serverTime"),
-            events_created=_int(data, "eventsCreated"),
-            counts={str(k): _int(counts, k) for k in counts},
-        )
-
-
 # -- mapping and QuickBooks' own state (operator CLI) ------------------------------------
 
 

@@ -484,9 +484,6 @@ class ConvexGateway:
     def end_open_sessions(self) -> tuple[contract.SessionView, ...]:
         return self._parsed("mutation", "qbQueue:endOpenSessions", {}, contract.parse_sessions)
 
-    def health(self) -> contract.Health:
-        return self._parsed("query", "functions:health", {}, contract.Health.parse)
-
     def ping(self, timeout: float = 2.0) -> float:
         """Convex's clock (ms) from the public `functions:ping`: one attempt, at most
         `timeout` seconds. The /healthz probe: it must be quick, even when Convex is not."""

@@ -34,8 +34,6 @@ log = get_logger(__name__)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 QUEUE_TTL_SECONDS = 10.0
-# A scrape of the queue waits at most this long for Convex.
-QUEUE_READ_SECONDS = 5.0
 QBWC_METHODS = frozenset(
     {
         "serverVersion",

@@ -12,15 +12,11 @@ AUTH_NONE = "none"  # nothing to do now; QBWC calls closeConnection
 AUTH_NOT_VALID_USER = "nvu"  # wrong user name or password
 AUTH_BUSY = "busy"  # the server cannot take this session now; QBWC tries at its next run
 
-# getLastError after an empty sendRequestXML: QBWC waits 5 s and asks again.
-NOOP = "NoOp"
-
 # connectionError: stop trying other company files.
 CONNECTION_DONE = "done"
 
 # receiveResponseXML: percent done; negative = an error (QBWC calls getLastError).
 PERCENT_ERROR = -1
-PERCENT_DONE = 100
 
 # sendRequestXML: no request; QBWC calls getLastError and ends the session.
 NO_REQUEST = ""

@@ -43,12 +43,6 @@ export const employeeMutation = customMutation(
   customCtx(async (ctx) => ({ actor: await requireActor(ctx) })),
 );
 
-/** Public queries for admins only: the handler gets `ctx.actor`. */
-export const adminQuery = customQuery(
-  query,
-  customCtx(async (ctx) => ({ actor: await requireAdmin(ctx) })),
-);
-
 /** Public mutations for admins only: the handler gets `ctx.actor`. */
 export const adminMutation = customMutation(
   mutation,

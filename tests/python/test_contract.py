@@ -532,21 +532,6 @@ def test_queue_status_drift(overrides: dict[str, Any], field: str) -> None:
         contract.QueueStatus.parse(queue_status(**overrides))
 
 
-def test_health() -> None:
-    health = contract.Health.parse(
-        {"serverTime": 1, "eventsCreated": 42, "qbStatusCounts": {"applied": 40, "dead": 2}}
-    )
-    assert (health.server_time, health.events_created, health.counts) == (
-        1.0,
-        42,
-        {"applied": 40, "dead": 2},
-    )
-    with pytest.raises(ContractError, match="qbStatusCounts"):
-        contract.Health.parse({"serverTime": 1, "eventsCreated": 42})
-    with pytest.raises(ContractError, match="eventsCreated"):
-        contract.Health.parse({"serverTime": 1, "qbStatusCounts": {}})
-
-
 # -- outcomes (bridge -> Convex) ---------------------------------------------------------------
 
 
