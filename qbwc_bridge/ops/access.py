@@ -54,6 +54,12 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _same(given: str, expected: str) -> bool:
+    """Constant-time equality for any text: compare_digest refuses non-ASCII str, and a
+    cookie or form field can carry anything a browser sends."""
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
 def clean_name(raw: str) -> str | None:
     """The name as logged: trimmed, 1-64 printable characters; None when unusable."""
     name = " ".join(raw.split())
@@ -127,7 +133,7 @@ class OpsAccess:
     def _password_ok(self, password: str) -> bool:
         if self.password_hash:
             return verify_password(password, self.password_hash)
-        return hmac.compare_digest(password.encode("utf-8"), (self.password or "").encode("utf-8"))
+        return _same(password, self.password or "")
 
     # -- the session cookie ---------------------------------------------------------------
 
@@ -148,7 +154,7 @@ class OpsAccess:
             payload = _unb64(encoded)
         except ValueError:
             return None
-        if not hmac.compare_digest(signature, self._sign(payload)):
+        if not _same(signature, self._sign(payload)):
             return None
         try:
             data = json.loads(payload)
@@ -164,7 +170,7 @@ class OpsAccess:
         return Session(user=user, nonce=nonce, expires=expires, csrf=csrf)
 
     def csrf_ok(self, session: Session, token: str | None) -> bool:
-        return token is not None and hmac.compare_digest(token, session.csrf)
+        return token is not None and _same(token, session.csrf)
 
     # -- one-shot messages after an action (post, redirect, get) ------------------------------
 
@@ -179,7 +185,7 @@ class OpsAccess:
         encoded, signature = value.split(".")
         try:
             payload = _unb64(encoded)
-            if not hmac.compare_digest(signature, self._sign(b"flash:" + payload)):
+            if not _same(signature, self._sign(b"flash:" + payload)):
                 return None
             data = json.loads(payload)
         except ValueError:

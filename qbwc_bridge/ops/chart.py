@@ -25,6 +25,7 @@ HOUR_MS = 3_600_000
 WIDTH, HEIGHT = 600, 170
 LEFT, RIGHT, TOP, BOTTOM = 36, 8, 12, 142
 COLORS = {"applied": "#00695c", "failed": "#8a5300", "dead": "#b00020", "line": "#1a3c8c"}
+_LABEL = "%a %H:00"  # an hour as people read it: "Tue 14:00"
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def nice_ceiling(value: float) -> float:
 
 
 def _label(ms: int, tz: tzinfo | None) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz).astimezone(tz).strftime("%a %H:00")
+    return datetime.fromtimestamp(ms / 1000, tz).astimezone(tz).strftime(_LABEL)
 
 
 def _fmt(value: float) -> str:
@@ -122,7 +123,7 @@ def _ticks(canvas: _Canvas, hours: Sequence[Slot], tz: tzinfo | None) -> list[st
             out.append(
                 f'<g{half}><line x1="{x:.1f}" y1="{BOTTOM}" x2="{x:.1f}" y2="{BOTTOM + 4}" '
                 f'stroke="#666"/><text x="{x:.1f}" y="{BOTTOM + 18}" text-anchor="middle">'
-                f"{escape(_label(slot.start_ms, tz))}</text></g>"
+                f"{escape(local.strftime(_LABEL))}</text></g>"
             )
     return out
 

@@ -73,7 +73,3 @@ def map_command(row: UnmappedRow) -> str:
     kind = map_kind(row)
     placeholder = {"item": "Parent:Item", "location": "Site", "reason": "Account"}.get(kind, "Name")
     return f'qbwc-bridge map {kind} {shlex.quote(row.name)} "{placeholder}"'
-
-
-def quote(text: str) -> str:
-    return shlex.quote(text)

@@ -169,7 +169,6 @@ def _templates() -> Environment:
         map_kind=present.map_kind,
         map_command=present.map_command,
         target_nouns=present.TARGET_NOUNS,
-        shell_quote=present.quote,
         version=__version__,
     )
     return env
@@ -569,14 +568,12 @@ class OpsApp:
             start_response,
             "200 OK",
             "report.html",
-            session=session,
             page=page,
             only_drift=only_drift,
             report_id=report_id,
             next_url=next_url,
             first_page=cursor is None,
             fmt=fmt,
-            flash=None,
         )
 
 

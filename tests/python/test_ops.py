@@ -514,6 +514,10 @@ def test_session_cookies_are_signed_expire_and_bind_the_csrf_token() -> None:
     sealed = access.seal(session, {"kind": "ok", "text": "done"})
     assert access.unseal(session, sealed) == {"kind": "ok", "text": "done"}
     assert access.unseal(second, sealed) is None
+    # A browser can send any latin-1 text: it is a forgery like any other, never a 500.
+    assert access.session(f"{payload}.{signature[:-1]}é") is None
+    assert not access.csrf_ok(session, session.csrf[:-1] + "é")
+    assert access.unseal(session, sealed[:-1] + "é") is None
     clock[0] += SESSION_SECONDS + 1
     assert access.session(cookie) is None
 
