@@ -8,7 +8,7 @@ where the point is an answer the schema would not allow.
 from __future__ import annotations
 
 import pytest
-from lxml import etree
+from support.qbxml_queries import V13, children, refusal, rendered
 from support.qbxml_schema import assert_valid
 
 from qbwc_bridge import contract
@@ -16,7 +16,6 @@ from qbwc_bridge.contract import QueryRequest, SiteQuantity, SiteQuantityPage
 from qbwc_bridge.qbxml import parse, render
 from qbwc_bridge.versions import QbxmlVersion
 
-V13 = QbxmlVersion(13, 0)
 ITERATOR_ID = "{0B5A7C3E-1F2D-4E5A-9B8C-7D6E5F4A3B2C}"
 CRITERIA = [
     ("ItemTypeFilter", "InventoryAndAssembly"),
@@ -31,27 +30,6 @@ def start(page: int | None = 500, rid: str = "snap:0.0") -> QueryRequest:
 
 def cont(iterator_id: str | None = ITERATOR_ID, page: int | None = 500) -> QueryRequest:
     return QueryRequest("snap:0.1", "ItemSitesQuery", "Continue", iterator_id, page)
-
-
-def rendered(query: QueryRequest, version: QbxmlVersion = V13) -> etree._Element:
-    """The query alone in a message, schema-validated; returns its *Rq element."""
-    batch = render.render_batch([], version, queries=[query])
-    assert batch.query_refusals == (), batch.query_refusals
-    root = assert_valid(batch.xml or "")
-    (request,) = root.find("QBXMLMsgsRq")
-    return request
-
-
-def children(element: etree._Element) -> list[tuple[str, str | None]]:
-    return [(str(child.tag), child.text) for child in element]
-
-
-def refusal(query: QueryRequest, version: QbxmlVersion = V13) -> str:
-    batch = render.render_batch([], version, queries=[query])
-    assert batch.xml is None and batch.queries == ()
-    (refused,) = batch.query_refusals
-    assert (refused.request_id, refused.kind) == (query.request_id, "ItemSitesQuery")
-    return refused.reason
 
 
 # -- rendering ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from datetime import UTC
 from typing import Any
 
 import pytest
-from lxml import etree
+from support.qbxml_queries import V13, children, refusal, rendered
 from support.qbxml_schema import assert_valid
 
 from qbwc_bridge import contract
@@ -20,7 +20,6 @@ from qbwc_bridge.qbxml import parse, render
 from qbwc_bridge.qbxml.model import Answer
 from qbwc_bridge.versions import QbxmlVersion
 
-V13 = QbxmlVersion(13, 0)
 ITEM_FIELDS = ["ListID", "Name", "FullName", "IsActive", "QuantityOnHand"]
 
 
@@ -40,28 +39,6 @@ def cont(
 
 def one(kind: str, rid: str = "q1") -> QueryRequest:
     return QueryRequest(rid, kind)  # type: ignore[arg-type]
-
-
-def rendered(query: QueryRequest, version: QbxmlVersion = V13) -> etree._Element:
-    """The query alone in a message, schema-validated; returns its *Rq element."""
-    batch = render.render_batch([], version, queries=[query])
-    assert batch.query_refusals == (), batch.query_refusals
-    assert batch.xml is not None
-    root = assert_valid(batch.xml)
-    (request,) = root.find("QBXMLMsgsRq")
-    return request
-
-
-def children(element: etree._Element) -> list[tuple[str, str | None]]:
-    return [(str(child.tag), child.text) for child in element]
-
-
-def refusal(query: QueryRequest, version: QbxmlVersion = V13) -> str:
-    batch = render.render_batch([], version, queries=[query])
-    assert batch.xml is None and batch.queries == ()
-    (refused,) = batch.query_refusals
-    assert (refused.request_id, refused.kind) == (query.request_id, query.kind)
-    return refused.reason
 
 
 # -- rendering ------------------------------------------------------------------------------
