@@ -32,6 +32,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -40,49 +41,53 @@ from lxml import etree
 from support.qb_simulator import QuickBooksSimulator
 from support.qbxml_schema import load_schema
 
-from qbwc_bridge.contract import ListPage, QueryRequest, SiteQuantityPage
+from qbwc_bridge.contract import ListPage, QueryKind, QueryRequest, SiteQuantityPage
 from qbwc_bridge.qbxml import parse, render
 from qbwc_bridge.versions import QbxmlVersion
 
 LIMIT = 5 * 1024 * 1024
 VERSION = QbxmlVersion(13, 0)
+Page = TypeVar("Page", ListPage, SiteQuantityPage)
 
 
-def read_page(answer: str) -> ListPage:
+def read_page(answer: str, page_type: type[Page]) -> Page:
     (rs,) = parse.parse_response(answer)
     page = parse.query_outcome(rs)
-    if not isinstance(page, ListPage):
+    if not isinstance(page, page_type):
         raise SystemExit(f"QuickBooks answered {rs.status_code}: {rs.status_message}")
     return page
 
 
 def pull(
-    qb: QuickBooksSimulator, size: int
-) -> tuple[list[ListPage], list[float], list[float], int, int]:
+    qb: QuickBooksSimulator, kind: QueryKind, prefix: str, page_type: type[Page], size: int
+) -> tuple[list[Page], list[float], list[float], int, int]:
     """The whole list, page by page; render and parse times per page, biggest sizes."""
-    pages: list[ListPage] = []
+    pages: list[Page] = []
     render_s: list[float] = []
     parse_s: list[float] = []
     biggest_request = biggest_answer = 0
-    iterator, iterator_id = "Start", None
+    iterator_id = None
     while True:
         query = QueryRequest(
-            f"items-{len(pages)}", "ItemInventoryQuery", iterator, iterator_id, size
-        )  # type: ignore[arg-type]
+            f"{prefix}-{len(pages)}",
+            kind,
+            "Start" if iterator_id is None else "Continue",
+            iterator_id,
+            size,
+        )
         began = time.perf_counter()
-        batch = render.render_batch([], VERSION, queries=[query])
+        request = render.render_batch([], VERSION, queries=[query]).xml or ""
         render_s.append(time.perf_counter() - began)
-        request = batch.xml or ""
         answer = qb.process(request)
         began = time.perf_counter()
-        page = read_page(answer)
+        page = read_page(answer, page_type)
         parse_s.append(time.perf_counter() - began)
         biggest_request = max(biggest_request, len(request.encode("utf-8")))
         biggest_answer = max(biggest_answer, len(answer.encode("utf-8")))
         pages.append(page)
         if page.remaining == 0:
             return pages, render_s, parse_s, biggest_request, biggest_answer
-        iterator, iterator_id = "Continue", page.iterator_id
+        iterator_id = page.iterator_id
 
 
 def worst_page_bytes() -> int:
@@ -90,8 +95,9 @@ def worst_page_bytes() -> int:
     qb = QuickBooksSimulator(load_schema())
     parents = [f"{'P' * 27}{n:04d}" for n in range(4)]  # 31-character names, 4 levels deep
     for n in range(render.MAX_PAGE_SIZE):
-        qb.add_item(":".join([*parents, f"{'x' * 26}{n:05d}"]))
-        qb.set_qoh(":".join([*parents, f"{'x' * 26}{n:05d}"]), "-1234567890.12345")
+        name = ":".join([*parents, f"{'x' * 26}{n:05d}"])
+        qb.add_item(name)
+        qb.set_qoh(name, "-1234567890.12345")
     answer = qb.process(
         render.render_batch(
             [],
@@ -104,46 +110,6 @@ def worst_page_bytes() -> int:
 
 
 # -- ItemSites ------------------------------------------------------------------------------
-
-
-def read_site_page(answer: str) -> SiteQuantityPage:
-    (rs,) = parse.parse_response(answer)
-    page = parse.query_outcome(rs)
-    if not isinstance(page, SiteQuantityPage):
-        raise SystemExit(f"QuickBooks answered {rs.status_code}: {rs.status_message}")
-    return page
-
-
-def pull_item_sites(
-    qb: QuickBooksSimulator, size: int
-) -> tuple[list[SiteQuantityPage], list[float], list[float], int, int]:
-    """The whole ItemSites snapshot, page by page; render and parse times, biggest sizes."""
-    pages: list[SiteQuantityPage] = []
-    render_s: list[float] = []
-    parse_s: list[float] = []
-    biggest_request = biggest_answer = 0
-    iterator_id = None
-    while True:
-        query = QueryRequest(
-            f"snap-{len(pages)}",
-            "ItemSitesQuery",
-            "Start" if iterator_id is None else "Continue",
-            iterator_id,
-            size,
-        )
-        began = time.perf_counter()
-        request = render.render_batch([], VERSION, queries=[query]).xml or ""
-        render_s.append(time.perf_counter() - began)
-        answer = qb.process(request)
-        began = time.perf_counter()
-        page = read_site_page(answer)
-        parse_s.append(time.perf_counter() - began)
-        biggest_request = max(biggest_request, len(request.encode("utf-8")))
-        biggest_answer = max(biggest_answer, len(answer.encode("utf-8")))
-        pages.append(page)
-        if page.remaining == 0:
-            return pages, render_s, parse_s, biggest_request, biggest_answer
-        iterator_id = page.iterator_id
 
 
 def _ref(parent: etree._Element, tag: str, list_id: str, full_name: str) -> None:
@@ -210,7 +176,7 @@ def worst_item_sites_page(count: int) -> tuple[int, float]:
     times = []
     for _ in range(3):
         began = time.perf_counter()
-        page = read_site_page(answer)
+        page = read_page(answer, SiteQuantityPage)
         times.append(time.perf_counter() - began)
         if len(page.rows) != count:
             raise SystemExit(f"worst page read {len(page.rows)} rows of {count}")
@@ -226,7 +192,9 @@ def item_sites_section(items: int, sites: int, size: int) -> list[str]:
         for s in range(sites):
             qb.set_qoh(name, (n + s) % 97, f"Site {s}")
     began = time.perf_counter()
-    pages, render_s, parse_s, biggest_request, biggest_answer = pull_item_sites(qb, size)
+    pages, render_s, parse_s, biggest_request, biggest_answer = pull(
+        qb, "ItemSitesQuery", "snap", SiteQuantityPage, size
+    )
     wall = time.perf_counter() - began
     rows = [row for page in pages for row in page.rows]
     full = [i for i, page in enumerate(pages) if len(page.rows) == size] or [0]
@@ -276,7 +244,9 @@ def main() -> int:
         qb.add_item(name)
         qb.set_qoh(name, n % 97)
     began = time.perf_counter()
-    pages, render_s, parse_s, biggest_request, biggest_answer = pull(qb, args.page)
+    pages, render_s, parse_s, biggest_request, biggest_answer = pull(
+        qb, "ItemInventoryQuery", "items", ListPage, args.page
+    )
     wall = time.perf_counter() - began
     ids = [entry.list_id for page in pages for entry in page.entries]
     full = [i for i, page in enumerate(pages) if len(page.entries) == args.page] or [0]
