@@ -261,8 +261,9 @@ def configure_logging(
         ],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            redact_secrets,
+            # Tracebacks become text before the masking, so a secret in one is masked too.
             structlog.processors.format_exc_info,
+            redact_secrets,
             renderer,
         ],
     )

@@ -12,10 +12,18 @@ import pytest
 from support.load import BridgeProcess, Tally, grep, random_ticket, run_crowd
 from support.local_convex import LocalConvex
 
-from qbwc_bridge.logging import configure_logging, excerpt, get_logger, redact_text
+from qbwc_bridge.logging import (
+    configure_logging,
+    excerpt,
+    get_logger,
+    redact_text,
+    register_secret,
+)
 
 LogLines = Callable[[], list[str]]
 TICKET = random_ticket()
+# A configured secret (the deploy key, a password): masked literally wherever it shows.
+SECRET = f"sekrit-{random_ticket()[:12]}"
 
 
 @pytest.mark.parametrize(
@@ -65,6 +73,22 @@ def test_every_library_logs_json_through_one_writer(json_logs: LogLines) -> None
     text = json.dumps(records)
     assert TICKET not in text and "hunter2" not in text
     assert len(records[1]["event"]) < 400
+
+
+def test_tracebacks_are_masked_too(json_logs: LogLines) -> None:
+    # A traceback is text like any other: a secret in an exception's message (a library
+    # quoting its arguments, a URL with a key) must be masked in the rendered traceback.
+    register_secret(SECRET)
+    try:
+        raise RuntimeError(f"login failed for {SECRET} with ticket {TICKET}")
+    except RuntimeError:
+        get_logger("qbwc_bridge.x").exception("ours_failed")
+        logging.getLogger("waitress").exception("theirs_failed")
+    records = [json.loads(line) for line in json_logs()]
+    assert [r["event"] for r in records] == ["ours_failed", "theirs_failed"]
+    assert all("RuntimeError: login failed" in r["exception"] for r in records)
+    text = json.dumps(records)
+    assert SECRET not in text and TICKET not in text
 
 
 def test_waitress_queue_depth_is_one_structured_warning(json_logs: LogLines) -> None:
