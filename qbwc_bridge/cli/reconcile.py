@@ -14,7 +14,6 @@ import csv
 import json
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -44,10 +43,9 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     progress = gateway.build_report(None)
     while not progress.done:
         progress = gateway.build_report(progress.report_id)
-    rows = list(
-        _rows(gateway, progress.report_id, only_drift=args.only_drift or bool(args.propose))
+    first, rows = _rows(
+        gateway, progress.report_id, only_drift=args.only_drift or bool(args.propose)
     )
-    first = gateway.report_rows(progress.report_id, only_drift=True, cursor=None, page_size=1)
     totals = first.totals
     age = max(0.0, time.time() - first.snapshot_at / 1000)
     if args.propose:
@@ -89,14 +87,16 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_DRIFT if totals.drift_rows else EXIT_OK
 
 
-def _rows(gateway: ConvexGateway, report_id: str, *, only_drift: bool) -> Iterator[DriftRow]:
-    cursor: str | None = None
-    while True:
-        page = gateway.report_rows(report_id, only_drift=only_drift, cursor=cursor)
-        yield from page.rows
-        if page.is_done:
-            return
-        cursor = page.continue_cursor
+def _rows(
+    gateway: ConvexGateway, report_id: str, *, only_drift: bool
+) -> tuple[ReportPage, list[DriftRow]]:
+    """The first page (every page carries the report's totals and snapshot time) and all rows."""
+    first = page = gateway.report_rows(report_id, only_drift=only_drift, cursor=None)
+    rows = list(page.rows)
+    while not page.is_done:
+        page = gateway.report_rows(report_id, only_drift=only_drift, cursor=page.continue_cursor)
+        rows += page.rows
+    return first, rows
 
 
 def _when(ms: float | None) -> str:
@@ -118,18 +118,21 @@ def _write_csv(out: TextIO, rows: list[DriftRow]) -> None:
     writer = csv.writer(out)
     writer.writerow(COLUMNS)
     for row in rows:
-        writer.writerow(
-            [
-                row.sku,
-                row.item_name or "",
-                row.site or "",
-                f"{row.convex_qoh:g}",
-                f"{row.qb_qoh:g}",
-                f"{row.in_transit:g}",
-                f"{row.drift:g}",
-                row.note or "",
-            ]
-        )
+        writer.writerow(_cells(row))
+
+
+def _cells(row: DriftRow) -> list[str]:
+    """A row as the CSV's COLUMNS."""
+    return [
+        row.sku,
+        row.item_name or "",
+        row.site or "",
+        f"{row.convex_qoh:g}",
+        f"{row.qb_qoh:g}",
+        f"{row.in_transit:g}",
+        f"{row.drift:g}",
+        row.note or "",
+    ]
 
 
 def _write_proposal(path: Path, rows: list[DriftRow], page: ReportPage) -> None:
@@ -162,14 +165,7 @@ def _write_proposal(path: Path, rows: list[DriftRow], page: ReportPage) -> None:
                 command = f"npx convex run inventory:createAdjustmentEvent '{json.dumps(event)}' --identity '<admin identity>'"
             writer.writerow(
                 [
-                    row.sku,
-                    row.item_name or "",
-                    row.site or "",
-                    f"{row.convex_qoh:g}",
-                    f"{row.qb_qoh:g}",
-                    f"{row.in_transit:g}",
-                    f"{row.drift:g}",
-                    row.note or "",
+                    *_cells(row),
                     row.location or "",
                     f"{row.drift:+g}",
                     f"{-row.drift:+g}",
