@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import csv
 import json
+import shlex
 import sys
 import time
 from datetime import UTC, datetime
@@ -162,7 +163,8 @@ def _write_proposal(path: Path, rows: list[DriftRow], page: ReportPage) -> None:
                     "reasonCode": "RECON",
                     "memo": f"Reconciliation against QuickBooks snapshot {stamp}",
                 }
-                command = f"npx convex run inventory:createAdjustmentEvent '{json.dumps(event)}' --identity '<admin identity>'"
+                # Quoted for a POSIX shell: SKUs and location codes may hold ' $ or spaces.
+                command = f"npx convex run inventory:createAdjustmentEvent {shlex.quote(json.dumps(event))} --identity '<admin identity>'"
             writer.writerow(
                 [
                     *_cells(row),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from support.local_convex import LocalConvex
 from support.world import ITEMS, SITES, World, build_world
 
 from qbwc_bridge.cli import main as cli_main
+from qbwc_bridge.cli import reconcile
+from qbwc_bridge.contract import DriftRow, ReconTotals, ReportPage, ReportProgress
 
 EXIT_DRIFT = 3
 
@@ -202,3 +205,57 @@ def test_status_shows_the_last_report(
     report(convex, tmp_path, capsys)
     assert cli(convex, tmp_path, "status") == 0
     assert "reconciliation: no drift" in capsys.readouterr().out
+
+
+class OnePageReport:
+    """A finished drift report of one page, as Convex would return it."""
+
+    def __init__(self, *rows: DriftRow) -> None:
+        self.rows = rows
+
+    def build_report(self, report_id: str | None) -> ReportProgress:
+        return ReportProgress(report_id="r1", done=True, phase="done", snapshot_at=SNAPSHOT_AT)
+
+    def report_rows(
+        self, report_id: str, *, only_drift: bool, cursor: str | None, page_size: int = 2000
+    ) -> ReportPage:
+        totals = ReconTotals(len(self.rows), len(self.rows), 0, 0, 0, 0, 0, 0)
+        return ReportPage(SNAPSHOT_AT, SNAPSHOT_AT, True, totals, self.rows, "", True)
+
+
+SNAPSHOT_AT = 1_700_000_000_000
+
+
+def test_the_proposed_convex_command_is_safe_to_paste_into_a_shell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    awkward = DriftRow(
+        sku="O'Ring $HOME 1\"",
+        item_name="Seals:O'Ring",
+        item_list_id="80000001-1",
+        site="Main Warehouse",
+        location="Bay 'B' $(rm -rf ~)",
+        convex_qoh=10,
+        qb_qoh=7,
+        in_transit=0,
+        drift=-3,
+        note=None,
+    )
+    monkeypatch.setattr(reconcile, "gateway_for", lambda settings: OnePageReport(awkward))
+    proposal = tmp_path / "p.csv"
+    code = cli_main(
+        ["--env-file", str(tmp_path / "none.env"), "reconcile", "--propose", str(proposal)]
+    )
+    assert code == EXIT_DRIFT
+    (row,) = csv.DictReader(proposal.open(encoding="utf-8"))
+    words = shlex.split(row["convex_command"])
+    assert words[:4] == ["npx", "convex", "run", "inventory:createAdjustmentEvent"]
+    assert words[5:] == ["--identity", "<admin identity>"]
+    assert json.loads(words[4]) == {
+        "sku": awkward.sku,
+        "location": awkward.location,
+        "mode": "delta",
+        "quantity": -3,
+        "reasonCode": "RECON",
+        "memo": "Reconciliation against QuickBooks snapshot 2023-11-14 22:13 UTC",
+    }
