@@ -15,6 +15,7 @@ from collections import Counter
 from qbwc_bridge.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError, Commands, gateway_for
 from qbwc_bridge.config import Settings
 from qbwc_bridge.contract import AutoMatch, UnmappedRow
+from qbwc_bridge.convex_gateway import ConvexGateway
 
 AUTO_MAP_PAGE = 200
 SHOWN = 10
@@ -27,7 +28,7 @@ def cmd_map(args: argparse.Namespace, settings: Settings) -> int:
             raise CliError(
                 "`map items` needs --auto (or map one: `map item SKU QB_ITEM`)", EXIT_USAGE
             )
-        return _auto_map(args, settings)
+        return _auto_map(args, gateway)
     if args.name is None or args.target is None:
         raise CliError(f"usage: map {args.what} NAME QUICKBOOKS_NAME", EXIT_USAGE)
     if args.what == "item":
@@ -47,8 +48,7 @@ def cmd_map(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _auto_map(args: argparse.Namespace, settings: Settings) -> int:
-    gateway = gateway_for(settings)
+def _auto_map(args: argparse.Namespace, gateway: ConvexGateway) -> int:
     matched: list[AutoMatch] = []
     ambiguous: list[AutoMatch] = []
     unmatched: list[str] = []
