@@ -38,7 +38,7 @@ MAX_CONVEX_BUDGET_SECONDS = 80
 # A METRICS_TOKEN shorter than this is too easy to guess from outside.
 MIN_METRICS_TOKEN_CHARS = 16
 # What `hash-password` demands of a password, asked of a plain OPS_PASSWORD too.
-MIN_OPS_PASSWORD_CHARS = 8
+MIN_PASSWORD_CHARS = 8
 
 
 class ConfigError(ValueError):
@@ -207,10 +207,10 @@ def _ops_password(env: Mapping[str, str]) -> tuple[str | None, str | None]:
         except ValueError as error:
             raise ConfigError(str(error)) from None
     plain = env.get("OPS_PASSWORD") or None
-    if plain is not None and (len(plain) < MIN_OPS_PASSWORD_CHARS or not plain.isprintable()):
+    if plain is not None and (len(plain) < MIN_PASSWORD_CHARS or not plain.isprintable()):
         # The page is reachable wherever /qbwc is: even a development password must not be trivial.
         raise ConfigError(
-            f"OPS_PASSWORD must be at least {MIN_OPS_PASSWORD_CHARS} printable characters "
+            f"OPS_PASSWORD must be at least {MIN_PASSWORD_CHARS} printable characters "
             "(production: set OPS_PASSWORD_HASH from `qbwc-bridge hash-password` instead)."
         )
     return encoded, plain

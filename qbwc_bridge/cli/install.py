@@ -10,7 +10,7 @@ from pathlib import Path
 from qbwc_bridge import importer
 from qbwc_bridge.auth import hash_password
 from qbwc_bridge.cli.common import EXIT_OK, EXIT_USAGE, CliError, Commands, gateway_for
-from qbwc_bridge.config import ConfigError, Settings
+from qbwc_bridge.config import MIN_PASSWORD_CHARS, ConfigError, Settings
 from qbwc_bridge.qwc import QwcError, render_qwc
 
 
@@ -49,8 +49,8 @@ def cmd_hash_password(args: argparse.Namespace, settings: Settings) -> int:
         password = getpass.getpass("QBWC password: ")
         if getpass.getpass("Again: ") != password:
             raise CliError("the passwords differ", EXIT_USAGE)
-    if len(password) < 8:
-        raise CliError("use a password of at least 8 characters", EXIT_USAGE)
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise CliError(f"use a password of at least {MIN_PASSWORD_CHARS} characters", EXIT_USAGE)
     print(hash_password(password))
     return EXIT_OK
 

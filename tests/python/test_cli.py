@@ -5,6 +5,7 @@ against a runtime.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from support.qbwc_simulator import QbwcSimulator
 from test_docs import config_env_vars
 
 from qbwc_bridge import sample_data
+from qbwc_bridge.auth import verify_password
 from qbwc_bridge.cli import main
 
 CLI = str(Path(sys.executable).parent / "qbwc-bridge")
@@ -199,3 +201,16 @@ def test_serve_with_a_bad_setting_is_one_line_from_the_real_command() -> None:
     result = run_cli("serve", env={**GOOD_SERVE_ENV, "QB_TIMEZONE": "America/Chicgo"})
     assert result.returncode == 2
     assert result.stderr.startswith("error: QB_TIMEZONE") and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(("password", "code"), [("seven77", 2), ("eight888", 0)])
+def test_hash_password_wants_at_least_8_characters(
+    password: str, code: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(password + "\n"))
+    assert main(["--env-file", "/nonexistent", "hash-password", "--password-stdin"]) == code
+    out, err = capsys.readouterr()
+    if code:
+        assert err == "error: use a password of at least 8 characters\n" and out == ""
+    else:
+        assert verify_password(password, out.strip())
