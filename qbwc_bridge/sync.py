@@ -198,13 +198,12 @@ class SyncService:
             batch = render.render_batch(
                 result.events, version, queries=result.queries, tz=self.settings.qb_timezone
             )
-            refusals = (
-                [(u.claim_token, u.ref_number, u.reason) for u in result.unreadable]
-                + [(r.claim_token, r.ref_number, r.reason) for r in batch.refusals]
-                + [(q.request_id, q.kind, q.reason) for q in batch.query_refusals]
-            )
-            if refusals:
-                self._refuse(hashed, refusals)
+            refused_events: list[contract.Unreadable | render.Refusal] = [
+                *result.unreadable,
+                *batch.refusals,
+            ]
+            if refused_events or batch.query_refusals:
+                self._refuse(hashed, refused_events, batch.query_refusals)
             if batch.xml is not None:
                 for query in batch.queries:
                     log.info("quickbooks_read_sent", kind=query.kind, request_id=query.request_id)
@@ -220,14 +219,31 @@ class SyncService:
         log.error("too_many_unrenderable_batches", batches=MAX_REFUSED_BATCHES)
         return qbwc.NO_REQUEST
 
-    def _refuse(self, hashed: str, refusals: Sequence[tuple[str, str, str]]) -> None:
-        self.gateway.refuse(hashed, [(token, reason) for token, _, reason in refusals])
-        for token, ref_number, reason in refusals:
+    def _refuse(
+        self,
+        hashed: str,
+        events: Sequence[contract.Unreadable | render.Refusal],
+        reads: Sequence[render.QueryRefusal],
+    ) -> None:
+        """One Convex call for everything left out: the events die, the reads fail."""
+        self.gateway.refuse(
+            hashed,
+            [(event.claim_token, event.reason) for event in events]
+            + [(read.request_id, read.reason) for read in reads],
+        )
+        for event in events:
             log.error(
                 "event_unrenderable",
-                event_id=token.rsplit(":", 1)[0],
-                ref_number=ref_number,
-                reason=reason,
+                event_id=event.event_id,
+                ref_number=event.ref_number,
+                reason=event.reason,
+            )
+        for read in reads:
+            log.error(
+                "quickbooks_read_unrenderable",
+                kind=read.kind,
+                request_id=read.request_id,
+                reason=read.reason,
             )
 
     # -- receiveResponseXML: one call ------------------------------------------------------

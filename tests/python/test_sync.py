@@ -505,6 +505,31 @@ def test_unrenderable_events_are_refused_and_the_rest_is_sent(
     assert "reason code SHRINK has no QuickBooks account mapped" in reasons["e2:1"]
 
 
+def test_refusals_are_logged_as_events_and_as_reads(
+    service: SyncService, gateway: FakeGateway
+) -> None:
+    # A refused read is no event: it is logged under its own name, with its kind and id.
+    events = claimed(payload(1), payload(2, account=None), payload(3, mode="resend"))
+    unpaged = contract.QueryRequest("r1", "ItemInventoryQuery")
+    gateway.script("next_message", dataclasses.replace(events, queries=(unpaged,)))
+    gateway.script("refuse", refused_all)
+    with capture_logs() as logs:
+        assert request_ids(send(service)) == ["e1:1"]
+    assert [token for token, _ in gateway.calls[1].args[1]] == ["e3:1", "e2:1", "r1"]
+    refused = [entry for entry in logs if entry["event"].endswith("_unrenderable")]
+    assert [
+        (entry["event"], entry.get("event_id"), entry.get("ref_number")) for entry in refused
+    ] == [
+        ("event_unrenderable", "e3", "AD-000003"),
+        ("event_unrenderable", "e2", "AD-000002"),
+        ("quickbooks_read_unrenderable", None, None),
+    ]
+    read = refused[2]
+    assert (read["kind"], read["request_id"]) == ("ItemInventoryQuery", "r1")
+    assert "must be read in pages" in read["reason"]
+    assert all(entry["log_level"] == "error" for entry in refused)
+
+
 def test_when_every_event_is_refused_the_next_batch_is_claimed(
     service: SyncService, gateway: FakeGateway
 ) -> None:
