@@ -61,7 +61,8 @@ def _never_raise(
                 log.error("convex_unavailable", call=method.__name__, error=str(error))
                 return fallback(error)
             except Exception as error:
-                # The id ties the traceback in the log to what the operator saw.
+                # The id names this one failure when it is reported. Unlike soap_call_failed's,
+                # it is not shown to QBWC: `fallback` answers from the exception alone.
                 log.exception(
                     "sync_call_failed", call=method.__name__, error_id=uuid.uuid4().hex[:12]
                 )
