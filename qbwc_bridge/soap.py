@@ -48,6 +48,7 @@ from qbwc_bridge.auth import MAX_CREDENTIAL_CHARS
 from qbwc_bridge.convex_gateway import deadline
 from qbwc_bridge.logging import excerpt, get_logger
 from qbwc_bridge.metrics import BridgeMetrics
+from qbwc_bridge.qbxml.parse import safe_parser
 from qbwc_bridge.sync import SyncService
 from qbwc_bridge.wsgi import StartResponse, respond
 
@@ -218,18 +219,6 @@ def fault_body(code: str, message: str) -> bytes:
     return bytes(etree.tostring(envelope, xml_declaration=True, encoding="utf-8"))
 
 
-def _safe_parser(encoding: str | None = None) -> etree.XMLParser:
-    # No DTDs, no entities, no network, no huge trees: the body is untrusted.
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        remove_comments=True,
-        encoding=encoding,
-    )
-
-
 def _media_type(environ: dict[str, Any]) -> tuple[str, str | None]:
     header = Message()
     header["content-type"] = str(environ.get("CONTENT_TYPE") or "")
@@ -336,7 +325,7 @@ def read_soap_body(environ: dict[str, Any], limits: BodyLimits) -> tuple[bytes, 
         except UnicodeDecodeError:
             raise Refused("400 Bad Request", f"The body is not valid {charset[:40]}.") from None
     try:
-        root = etree.fromstring(body, _safe_parser(charset))
+        root = etree.fromstring(body, safe_parser(charset, remove_comments=True))
     except (etree.XMLSyntaxError, LookupError, ValueError) as error:
         raise Refused(
             "400 Bad Request", f"The body is not well-formed XML: {excerpt(str(error), 200)}"

@@ -13,47 +13,19 @@ network resource is ever loaded, and lxml's limits on huge documents stay on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeAlias
-
 from lxml import etree
 
-from qbwc_bridge import contract
-from qbwc_bridge.qbxml.parse import company_info, host_info, preferences_info
+from qbwc_bridge.qbxml.parse import ONE_SHOT_READS, OneShotInfo, safe_parser, strip_prolog
 
-HcpInfo: TypeAlias = contract.HostInfo | contract.CompanyInfo | contract.PreferencesInfo
-
-_BOM = "\ufeff"
-_READERS: dict[str, Callable[[etree._Element], HcpInfo]] = {
-    "HostQueryRs": lambda rs: host_info(_ret(rs, "HostRet")),
-    "CompanyQueryRs": lambda rs: company_info(_ret(rs, "CompanyRet")),
-    "PreferencesQueryRs": lambda rs: preferences_info(_ret(rs, "PreferencesRet")),
-}
-
-
-def _parser() -> etree.XMLParser:
-    return etree.XMLParser(
-        recover=False,
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-    )
+# The answers the HCP text holds: HostQueryRs, CompanyQueryRs, PreferencesQueryRs.
+_ANSWERS = tuple(f"{kind}Rs" for kind in ONE_SHOT_READS)
 
 
 def _parse(text: str) -> etree._Element | None:
     try:
-        return etree.fromstring(text.encode("utf-8", "replace"), _parser())
+        return etree.fromstring(text.encode("utf-8", "replace"), safe_parser())
     except (etree.LxmlError, ValueError):
         return None
-
-
-def _ret(rs: etree._Element, tag: str) -> etree._Element:
-    ret = rs.find(tag)
-    if ret is None:
-        raise LookupError(tag)
-    return ret
 
 
 def _answers(text: str) -> list[etree._Element]:
@@ -66,7 +38,7 @@ def _answers(text: str) -> list[etree._Element]:
     """
     root = _parse(text)
     if root is not None:
-        return list(root.iter(*_READERS))
+        return list(root.iter(*_ANSWERS))
     return [answer for _, answer in sorted(_whole_answers(text), key=lambda found: found[0])]
 
 
@@ -76,7 +48,7 @@ def _whole_answers(text: str) -> list[tuple[int, etree._Element]]:
     Plain searches, not a regex: linear in the text whatever garbage it holds.
     """
     found = []
-    for tag in _READERS:
+    for tag in _ANSWERS:
         position = 0
         while True:
             start = text.find(f"<{tag}", position)
@@ -97,7 +69,7 @@ def _whole_answers(text: str) -> list[tuple[int, etree._Element]]:
     return found
 
 
-def read_hcp(text: str | None) -> tuple[HcpInfo, ...]:
+def read_hcp(text: str | None) -> tuple[OneShotInfo, ...]:
     """Host, company and preferences as far as the HCP text tells them; () when it tells nothing.
 
     One entry per answer with its Ret (the first of each kind), in document
@@ -107,21 +79,16 @@ def read_hcp(text: str | None) -> tuple[HcpInfo, ...]:
     """
     if not text:
         return ()
-    cleaned = text.lstrip().lstrip(_BOM).lstrip()
-    # The text is already decoded: lxml refuses str input that still declares an encoding.
-    if cleaned.startswith("<?xml"):
-        end = cleaned.find("?>")
-        cleaned = cleaned[end + 2 :] if end >= 0 else ""
-    found: list[HcpInfo] = []
+    found: list[OneShotInfo] = []
     seen: set[str] = set()
-    for answer in _answers(cleaned):
+    for answer in _answers(strip_prolog(text) or ""):
         tag = str(answer.tag)
         if tag in seen:
             continue
-        try:
-            info = _READERS[tag](answer)
-        except LookupError:
+        ret_tag, read = ONE_SHOT_READS[tag.removesuffix("Rs")]
+        ret = answer.find(ret_tag)
+        if ret is None:
             continue  # an error status: no Ret
         seen.add(tag)
-        found.append(info)
+        found.append(read(ret))
     return tuple(found)

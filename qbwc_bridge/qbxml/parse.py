@@ -25,7 +25,9 @@ megabyte of XML.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
+from typing import TypeAlias
 
 from lxml import etree
 
@@ -46,10 +48,34 @@ def _short(text: str) -> str:
     return text if len(text) <= _MAX_ERROR_TEXT else text[: _MAX_ERROR_TEXT - 3] + "..."
 
 
-def _parser() -> etree.XMLParser:
+def safe_parser(encoding: str | None = None, *, remove_comments: bool = False) -> etree.XMLParser:
+    """The one parser for text from the network (qbXML, HCP text, SOAP bodies): no entities
+    resolved, no DTD loaded or validated, nothing fetched, lxml's limits on huge documents on,
+    no guessing at broken XML."""
     return etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=False
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        recover=False,
+        remove_comments=remove_comments,
+        encoding=encoding,
     )
+
+
+def strip_prolog(text: str) -> str | None:
+    """Decoded XML without the whitespace, BOM and XML declaration in front of it; None when
+    the declaration never ends.
+
+    lxml refuses str input that carries an encoding declaration; the text is
+    already decoded, so the declaration has nothing left to say.
+    """
+    text = text.lstrip().lstrip(_BOM).lstrip()
+    if not text.startswith("<?xml"):
+        return text
+    end = text.find("?>")
+    return text[end + 2 :] if end >= 0 else None
 
 
 def _root(response: str | bytes) -> etree._Element:
@@ -58,19 +84,14 @@ def _root(response: str | bytes) -> etree._Element:
         if data.startswith(b"\xef\xbb\xbf"):
             data = data[3:].lstrip()
     else:
-        text = response.lstrip().lstrip(_BOM).lstrip()
-        # lxml refuses str input that carries an encoding declaration; the text
-        # is already decoded, so the declaration has nothing left to say.
-        if text.startswith("<?xml"):
-            end = text.find("?>")
-            if end < 0:
-                raise QbxmlParseError("unterminated XML declaration")
-            text = text[end + 2 :]
+        text = strip_prolog(response)
+        if text is None:
+            raise QbxmlParseError("unterminated XML declaration")
         data = text.encode("utf-8")
     if not data.strip():
         raise QbxmlParseError("empty response")
     try:
-        root = etree.fromstring(data, _parser())
+        root = etree.fromstring(data, safe_parser())
     except etree.XMLSyntaxError as error:
         raise QbxmlParseError(f"not well-formed XML: {_short(str(error))}") from error
     return root
@@ -240,6 +261,15 @@ def preferences_info(ret: etree._Element) -> contract.PreferencesInfo:
             _text(ret, "MultiLocationInventoryPreferences/IsMultiLocationInventoryEnabled")
         ),
     )
+
+
+OneShotInfo: TypeAlias = contract.HostInfo | contract.CompanyInfo | contract.PreferencesInfo
+# The reads answered in one go (no pages), also QBWC's own in the HCP text: kind -> (Ret, reader).
+ONE_SHOT_READS: dict[str, tuple[str, Callable[[etree._Element], OneShotInfo]]] = {
+    "HostQuery": ("HostRet", host_info),
+    "CompanyQuery": ("CompanyRet", company_info),
+    "PreferencesQuery": ("PreferencesRet", preferences_info),
+}
 
 
 def _describe(ret: etree._Element, index: int) -> str:
@@ -419,11 +449,7 @@ def query_outcome(answer: Answer) -> contract.QueryOutcome | None:
         return _list_page(rs, kind)
     if answer.status_code != 0:
         return None
-    ret = rs.find(f"{kind.removesuffix('Query')}Ret")
+    ret_tag, read = ONE_SHOT_READS[kind]
+    ret = rs.find(ret_tag)
     # An OK answer without its Ret says nothing: every field unknown, as in a partial HCP.
-    empty = etree.Element("Ret")
-    if kind == "HostQuery":
-        return host_info(ret if ret is not None else empty)
-    if kind == "CompanyQuery":
-        return company_info(ret if ret is not None else empty)
-    return preferences_info(ret if ret is not None else empty)
+    return read(ret if ret is not None else etree.Element("Ret"))
