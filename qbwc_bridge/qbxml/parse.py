@@ -282,6 +282,13 @@ def _describe(ret: etree._Element, index: int) -> str:
     return f"{ret.tag} #{index + 1}" + (f" ({', '.join(known)})" if known else "")
 
 
+def _quantity_on_hand(raw: str, fail: Callable[[str], QbxmlParseError]) -> float:
+    if not _QUANTITY.fullmatch(raw):
+        raise fail(f"has an unreadable QuantityOnHand ({_short(repr(raw))})")
+    # QUANTYPE has at most 15 significant digits: a float holds it exactly enough.
+    return float(Decimal(raw))
+
+
 def _list_entry(ret: etree._Element, index: int, kind: str) -> contract.ListEntry:
     def fail(problem: str) -> QbxmlParseError:
         return QbxmlParseError(_short(f"{kind}: {_describe(ret, index)} {problem}"))
@@ -308,11 +315,7 @@ def _list_entry(ret: etree._Element, index: int, kind: str) -> contract.ListEntr
     quantity = None
     if kind in _ITEM_READS:
         raw = _text(ret, "QuantityOnHand")
-        if raw is not None:
-            if not _QUANTITY.fullmatch(raw):
-                raise fail(f"has an unreadable QuantityOnHand ({_short(repr(raw))})")
-            # QUANTYPE has at most 15 significant digits: a float holds it exactly enough.
-            quantity = float(Decimal(raw))
+        quantity = None if raw is None else _quantity_on_hand(raw, fail)
     return contract.ListEntry(
         list_id=list_id,
         name=name,
@@ -405,13 +408,12 @@ def _site_quantity(ret: etree._Element, index: int) -> contract.SiteQuantity:
     raw = _text(ret, "QuantityOnHand")
     if raw is None:
         raise fail("has no QuantityOnHand")
-    if not _QUANTITY.fullmatch(raw):
-        raise fail(f"has an unreadable QuantityOnHand ({_short(repr(raw))})")
+    quantity = _quantity_on_hand(raw, fail)
     return contract.SiteQuantity(
         row_id=row_id,
         item_list_id=item_list_id,
         site_list_id=site_list_id,
-        quantity_on_hand=float(Decimal(raw)),
+        quantity_on_hand=quantity,
         item_name=_text(refs[0], "FullName"),
         site_name=None if site is None else _text(site, "FullName"),
     )
