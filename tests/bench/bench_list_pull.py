@@ -124,14 +124,11 @@ def expected_counts(items: int, accounts: int) -> dict[str, int]:
 def quickbooks_side(url: str, items: int, accounts: int) -> int:
     """Builds QuickBooks, says `ready`, waits for `go`, runs one QBWC session, prints JSON."""
     from support import qbwc_simulator
-    from support.qb_simulator import QuickBooksSimulator
+    from support.qb_simulator import NotKept, QuickBooksSimulator
     from support.qbwc_simulator import QbwcSimulator
 
-    class PatientSoapClient(qbwc_simulator.SoapClient):
-        """QBWC that waits as long as the bridge may (see PATIENCE_S)."""
-
-        def __init__(self, url: str | list[str], timeout: float = SOAP_TIMEOUT_S):
-            super().__init__(url, timeout)
+    class TimedSoapClient(qbwc_simulator.SoapClient):
+        """Times each receiveResponseXML: the bridge storing one page in Convex."""
 
         def call(self, method: str, **params: Any) -> Any:
             began = time.perf_counter()
@@ -142,7 +139,7 @@ def quickbooks_side(url: str, items: int, accounts: int) -> int:
                     receives.append(time.perf_counter() - began)
 
     receives: list[float] = []
-    qbwc_simulator.SoapClient = PatientSoapClient  # type: ignore[misc,assignment]
+    qbwc_simulator.SoapClient = TimedSoapClient  # type: ignore[misc]
 
     quickbooks = QuickBooksSimulator(
         items=ITEMS.values(), sites=set(SITES.values()), accounts=ACCOUNTS.values()
@@ -152,8 +149,8 @@ def quickbooks_side(url: str, items: int, accounts: int) -> int:
         quickbooks.set_qoh(name, n % 97)
     for name in quickbooks_accounts(accounts):
         quickbooks.add_account(name)
-    quickbooks.responses = _NotKept()
-    quickbooks.messages = _NotKept()
+    quickbooks.responses = NotKept()
+    quickbooks.messages = NotKept()
     sizes: dict[str, int] = {"request": 0, "response": 0}
     process = quickbooks.process
 
@@ -168,7 +165,8 @@ def quickbooks_side(url: str, items: int, accounts: int) -> int:
     if sys.stdin.readline().strip() != "go":
         return 1
     started = time.perf_counter()
-    report = QbwcSimulator(url, USERNAME, PASSWORD, quickbooks).run_session()
+    qbwc = QbwcSimulator(url, USERNAME, PASSWORD, quickbooks, soap_timeout=SOAP_TIMEOUT_S)
+    report = qbwc.run_session()
     wall = time.perf_counter() - started
     print(
         json.dumps(
@@ -190,13 +188,6 @@ def quickbooks_side(url: str, items: int, accounts: int) -> int:
         flush=True,
     )
     return 0
-
-
-class _NotKept(list[str]):
-    """The simulator keeps every message for tests; 40 pages of 150 KB need not be kept here."""
-
-    def append(self, _: str) -> None:
-        pass
 
 
 # -- the parent: bridge + Convex ------------------------------------------------------------

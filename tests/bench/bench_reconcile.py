@@ -69,9 +69,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from support import qbwc_simulator
 from support.bridge import PASSWORD, USERNAME, bridge_settings, serve_bridge
 from support.local_convex import REPO_ROOT, LocalConvex
+from support.qb_simulator import NotKept
 from support.qbwc_simulator import QbwcSimulator
 from support.world import ITEMS, SITES, World, build_world
 
@@ -142,20 +142,6 @@ def report_calls(parts: int) -> dict[str, int]:
     return {"buildReport": build, "reportRows": math.ceil(cells / ROWS_PAGE) + 1}
 
 
-class PatientSoapClient(qbwc_simulator.SoapClient):
-    """QBWC waits for the bridge; the local runtime can take long over one page."""
-
-    def __init__(self, url: str | list[str], timeout: float = SOAP_TIMEOUT_S):
-        super().__init__(url, timeout)
-
-
-class _NotKept(list[str]):
-    """The simulator keeps every message for tests; a big snapshot need not be kept."""
-
-    def append(self, _: str) -> None:
-        pass
-
-
 @dataclass
 class Run:
     parts: int
@@ -223,8 +209,8 @@ def end_to_end(
     result = Run(parts=parts)
     world = build_world(runtime.url, runtime.admin_key)
     quickbooks = world.quickbooks
-    quickbooks.messages = _NotKept()  # type: ignore[assignment]
-    quickbooks.responses = _NotKept()  # type: ignore[assignment]
+    quickbooks.messages = NotKept()
+    quickbooks.responses = NotKept()
     for n in range(parts):
         quickbooks.add_item(item_name(n))
 
@@ -242,7 +228,14 @@ def end_to_end(
         runtime.url, runtime.admin_key, QBWC_BATCH_SIZE=str(batch), **SLOW_RUNTIME
     )
     with serve_bridge(settings) as bridge, tempfile.TemporaryDirectory() as folder:
-        qbwc = QbwcSimulator(bridge.soap_url, USERNAME, PASSWORD, quickbooks, max_exchanges=5000)
+        qbwc = QbwcSimulator(
+            bridge.soap_url,
+            USERNAME,
+            PASSWORD,
+            quickbooks,
+            max_exchanges=5000,
+            soap_timeout=SOAP_TIMEOUT_S,
+        )
         env = Path(folder) / "cli.env"
         env.write_text(
             f"CONVEX_URL={runtime.url}\nCONVEX_DEPLOY_KEY={runtime.admin_key}\nLOG_LEVEL=error\n"
@@ -577,7 +570,6 @@ def main() -> int:
     if args.drift > min(args.parts):
         parser.error("--drift cannot exceed --parts")
     configure_logging("json", "error")
-    qbwc_simulator.SoapClient = PatientSoapClient  # type: ignore[misc]
     durations = timed_gateway_calls()
 
     runs: list[Run] = []

@@ -209,6 +209,14 @@ class SimulatorError(AssertionError):
     """
 
 
+class NotKept(list[str]):
+    """A message log that keeps nothing, for `messages` / `responses` in benches: tests read
+    every message back, a bench pulling thousands of big pages need not hold them."""
+
+    def append(self, _: str) -> None:
+        pass
+
+
 class _Status(Exception):
     """An error status QuickBooks answers one request with (nothing saved)."""
 

@@ -175,10 +175,12 @@ class QbwcSimulator:
     qbxml_minor: int = 0
     open_company_file: str = r"C:\Users\Public\Documents\Intuit\QuickBooks\Acme Parts.QBW"
     max_exchanges: int = 1000
+    # Seconds to wait for each answer; benches raise it where one page takes long to store.
+    soap_timeout: float = 30.0
 
     def run_session(self) -> SessionReport:
         """One scheduled run of the Web Connector, start to end."""
-        soap = SoapClient(self.url)
+        soap = SoapClient(self.url, self.soap_timeout)
         report = SessionReport()
 
         def call(method: str, **params: Any) -> Any:
