@@ -343,6 +343,27 @@ _REQUEST_KINDS: dict[tuple[str, str], str] = {
 REQUEST_ID_MAX = 50  # QuickBooks answers 1060 "Invalid request ID" beyond this
 
 
+def _is_request_id(value: str) -> bool:
+    """Whether QuickBooks takes `value` as a requestID (or iteratorID) rather than fail it."""
+    return len(value) <= REQUEST_ID_MAX and _LIST_ID_CHARS.fullmatch(value) is not None
+
+
+def _require_id(value: str, what: str) -> None:
+    if not _is_request_id(value):
+        raise Unrenderable(
+            f"{what} {value[:60]!r} cannot be a qbXML requestID "
+            f"(at most {REQUEST_ID_MAX} printable ASCII characters); this is a queue bug"
+        )
+
+
+def _require_unused(request_id: str, used: set[str]) -> None:
+    if request_id in used:
+        # Answers are matched by requestID: two requests under one id could not be told apart.
+        raise Unrenderable(
+            f"requestID {request_id!r} is used twice in one message; this is a queue bug"
+        )
+
+
 def request_kind(event: ClaimedEvent) -> str:
     """The qbXML request name for this event, e.g. "TransferInventoryQuery"."""
     return _REQUEST_KINDS[(event.mode, event.type)]
@@ -352,14 +373,9 @@ def build_request(
     event: ClaimedEvent, version: QbxmlVersion, tz: tzinfo | None = None
 ) -> etree._Element:
     """One detached `*Rq` element for `event`; raises `Unrenderable`."""
-    token = event.claim_token
-    if len(token) > REQUEST_ID_MAX or not _LIST_ID_CHARS.fullmatch(token):
-        raise Unrenderable(
-            f"claim token {token[:60]!r} cannot be a qbXML requestID "
-            f"(at most {REQUEST_ID_MAX} printable ASCII characters); this is a queue bug"
-        )
+    _require_id(event.claim_token, "claim token")
     kind = request_kind(event)
-    request = etree.Element(f"{kind}Rq", requestID=token)
+    request = etree.Element(f"{kind}Rq", requestID=event.claim_token)
     day = txn_date(event.occurred_at_ms, tz)
     if event.mode == "lookup":
         if event.type == "transfer":
@@ -432,11 +448,7 @@ def _page_attributes(request: etree._Element, query: QueryRequest, version: Qbxm
     request.set("iterator", query.iterator)
     if query.iterator == "Continue":
         iterator_id = query.iterator_id or ""
-        if (
-            not iterator_id
-            or len(iterator_id) > REQUEST_ID_MAX
-            or not _LIST_ID_CHARS.fullmatch(iterator_id)
-        ):
+        if not _is_request_id(iterator_id):
             raise Unrenderable(
                 f"{query.kind} Continue needs the iteratorID QuickBooks returned, "
                 f"got {iterator_id[:60]!r}; restart the read"
@@ -460,14 +472,9 @@ def build_query(query: QueryRequest, version: QbxmlVersion) -> etree._Element:
     IncludeRetElement; for ItemSitesQuery the filter choice (ItemTypeFilter)
     comes first, then MaxReturned and ActiveStatus.
     """
-    request_id = query.request_id
-    if len(request_id) > REQUEST_ID_MAX or not _LIST_ID_CHARS.fullmatch(request_id):
-        raise Unrenderable(
-            f"query id {request_id[:60]!r} cannot be a qbXML requestID "
-            f"(at most {REQUEST_ID_MAX} printable ASCII characters); this is a queue bug"
-        )
+    _require_id(query.request_id, "query id")
     kind = query.kind
-    request = etree.Element(f"{kind}Rq", requestID=request_id)
+    request = etree.Element(f"{kind}Rq", requestID=query.request_id)
     if kind == "ItemSitesQuery":
         return _item_sites_query(request, query, version)
     if kind in PAGED_KINDS:
@@ -568,11 +575,7 @@ def render_batch(
     seen_ids: set[str] = set()
     for query in queries:
         try:
-            if query.request_id in seen_ids:
-                # Answers are matched by requestID: two requests under one id could not be told apart.
-                raise Unrenderable(
-                    f"requestID {query.request_id!r} is used twice in one message; this is a queue bug"
-                )
+            _require_unused(query.request_id, seen_ids)
             element = build_query(query, version)
         except Unrenderable as error:
             query_refusals.append(QueryRefusal(query.request_id, query.kind, error.reason))
@@ -584,17 +587,14 @@ def render_batch(
     refusals: list[Refusal] = []
     for event in events:
         try:
-            if event.claim_token in seen_ids:
-                raise Unrenderable(
-                    f"requestID {event.claim_token!r} is already a query's in this message; "
-                    "this is a queue bug"
-                )
+            _require_unused(event.claim_token, seen_ids)
             element = build_request(event, version, tz)
         except Unrenderable as error:
             refusals.append(
                 Refusal(event.event_id, event.claim_token, event.ref_number, error.reason)
             )
             continue
+        seen_ids.add(event.claim_token)
         elements.append(element)
         requests.append(
             RenderedRequest(

@@ -12,7 +12,7 @@ import pytest
 from lxml import etree
 from support.qbxml_schema import assert_valid
 
-from qbwc_bridge.contract import ClaimedEvent
+from qbwc_bridge.contract import ClaimedEvent, QueryRequest
 from qbwc_bridge.qbxml import render
 from qbwc_bridge.qbxml.text import to_qb_text, truncate
 from qbwc_bridge.versions import QbxmlVersion
@@ -115,6 +115,21 @@ def test_request_id_is_the_claim_token_and_requests_are_reported() -> None:
         ("evt_adj1", "evt_adj1:1", "AD-000001", "send", "InventoryAdjustmentAdd"),
         ("evt_tr1", "evt_tr1:1", "TR-000001", "send", "TransferInventoryAdd"),
     ]
+
+
+def test_a_request_id_used_twice_is_refused_the_second_time() -> None:
+    # Answers are matched by requestID: a second request under one id would take the
+    # first one's answer, whether the first is an event's or a read's.
+    host = QueryRequest("q1", "HostQuery")
+    twice = adjustment(eventId="evt_adj2", externalGuid=GUID_TR)  # evt_adj1's claim token
+    read_id = transfer(claimToken="q1")
+    batch = batch_of([adjustment(), twice, read_id], queries=[host])
+    assert batch.request_ids == ("q1", "evt_adj1:1")
+    assert [(r.event_id, r.claim_token) for r in batch.refusals] == [
+        ("evt_adj2", "evt_adj1:1"),
+        ("evt_tr1", "q1"),
+    ]
+    assert all("used twice" in r.reason and "queue bug" in r.reason for r in batch.refusals)
 
 
 def test_older_version_goes_into_the_instruction() -> None:
