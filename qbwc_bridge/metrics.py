@@ -134,11 +134,10 @@ class BridgeMetrics:
 
         self.registry.register(_QueueCollector(CachedProbe(probe, QUEUE_TTL_SECONDS)))
 
-    def observe_soap(self, method: str | None, outcome: str, seconds: float | None = None) -> None:
+    def observe_soap(self, method: str | None, outcome: str, seconds: float) -> None:
         label = soap_method_label(method)
         self._soap_calls.labels(label, outcome).inc()
-        if seconds is not None:
-            self._soap_seconds.labels(label).observe(seconds)
+        self._soap_seconds.labels(label).observe(seconds)
 
     def observe_convex(self, path: str, seconds: float, outcome: str) -> None:
         self._convex_seconds.labels(path, outcome).observe(seconds)
