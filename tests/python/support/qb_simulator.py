@@ -647,20 +647,13 @@ class QuickBooksSimulator:
 
     def total_qoh(self, item: str) -> Decimal:
         """What ItemInventoryRet/QuantityOnHand says: the item's stock over every site."""
-        list_id = self._items.require(item).list_id
-        return sum(
-            (quantity for (item_id, _), quantity in self._qoh.items() if item_id == list_id),
-            Decimal(0),
-        )
+        return self._totals()[self._items.require(item).list_id]
 
     def set_qoh(self, item: str, quantity: Decimal | int | str, site: str | None = None) -> None:
         """Opening stock, as if entered in QuickBooks before the bridge ran (no transaction)."""
         item_entry = self._items.require(item)
         site_entry = None if site is None else self._sites.require(site)
-        self._stock(item_entry, site_entry)
-        self._qoh[(item_entry.list_id, site_entry.list_id if site_entry else None)] = Decimal(
-            str(quantity)
-        )
+        self._qoh[self._stock(item_entry, site_entry)] = Decimal(str(quantity))
 
     def _stock(self, item: ListEntry, site: ListEntry | None) -> tuple[str, str | None]:
         """The QOH key of (item, site), its ItemSites record created with the first quantity."""
@@ -1310,7 +1303,7 @@ class QuickBooksSimulator:
                 raise SimulatorError(f"{request.tag}/{child.tag} is not simulated")
 
     @staticmethod
-    def _wants(request: etree._Element, entry: ListEntry) -> bool:
+    def _wants(request: etree._Element, entry: ListEntry | ItemSite) -> bool:
         """ActiveStatus, ActiveOnly when absent (the schema's default, QuickBooks' too)."""
         status = request.findtext("ActiveStatus") or "ActiveOnly"
         return status == "All" or entry.active == (status == "ActiveOnly")
@@ -1402,7 +1395,7 @@ class QuickBooksSimulator:
             totals[item_id] += quantity
         return totals
 
-    def _list_core(self, ret: etree._Element, entry: ListEntry) -> None:
+    def _list_core(self, ret: etree._Element, entry: ListEntry | ItemSite) -> None:
         _sub(ret, "ListID", entry.list_id)
         _sub(ret, "TimeCreated", entry.time_created)
         _sub(ret, "TimeModified", entry.time_modified)
@@ -1478,14 +1471,12 @@ class QuickBooksSimulator:
             if type_filter is None
             else _ITEM_TYPES.get(type_filter, frozenset())
         )
-        status = request.findtext("ActiveStatus") or "ActiveOnly"
 
         def matches() -> list[ItemSite]:
             return [
                 record
                 for record in self._item_sites.values()
-                if record.item.item_kind in kinds
-                and (status == "All" or record.active == (status == "ActiveOnly"))
+                if record.item.item_kind in kinds and self._wants(request, record)
             ]
 
         return self._paged(kind, request, request_id, matches, self._item_site_rets)
@@ -1497,10 +1488,7 @@ class QuickBooksSimulator:
         rets = []
         for record in records:
             ret = etree.Element("ItemSitesRet")
-            _sub(ret, "ListID", record.list_id)
-            _sub(ret, "TimeCreated", record.time_created)
-            _sub(ret, "TimeModified", record.time_modified)
-            _sub(ret, "EditSequence", record.edit_sequence)
+            self._list_core(ret, record)
             item_tag = (
                 "ItemInventoryRef"
                 if record.item.item_kind == "inventory"
