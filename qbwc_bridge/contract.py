@@ -769,6 +769,21 @@ def parse_event_state(value: Any) -> QueueState | None:
     return None if value is None else QueueState.parse(value)
 
 
+def parse_last_error(value: Any) -> str:
+    """qbSessions:getLastError: the text QBWC shows its user."""
+    if not isinstance(value, str):
+        raise ContractError(f"expected text, got {type(value).__name__}")
+    return value
+
+
+def parse_server_time(value: Any) -> float:
+    """functions:ping: Convex's clock (ms)."""
+    server_time = value.get("serverTime") if isinstance(value, dict) else None
+    if isinstance(server_time, bool) or not isinstance(server_time, int | float):
+        raise ContractError(f"expected {{serverTime: number}}, got {type(value).__name__}")
+    return float(server_time)
+
+
 @dataclass(frozen=True)
 class RetriedBatch:
     retried: tuple[QueueState, ...]
@@ -824,6 +839,14 @@ def _strs(value: Any, where: str) -> tuple[str, ...]:
 
 def _opt_bool(data: Mapping[str, Any], key: str) -> bool | None:
     return None if data.get(key) is None else _bool(data, key)
+
+
+def parse_list_refresh(value: Any) -> str | None:
+    """qbMapping:requestListRefresh: the company file whose lists the next session pulls."""
+    found = value.get("companyFile") if isinstance(value, dict) else None
+    if found is not None and not isinstance(found, str):
+        raise ContractError("companyFile must be text or null")
+    return found
 
 
 @dataclass(frozen=True)

@@ -440,7 +440,12 @@ class ConvexGateway:
         return self._parsed("mutation", "qbSessions:close", args, contract.parse_session)
 
     def last_error(self, ticket_hash: str) -> str:
-        return self._parsed("query", "qbSessions:getLastError", {"ticketHash": ticket_hash}, _text)
+        return self._parsed(
+            "query",
+            "qbSessions:getLastError",
+            {"ticketHash": ticket_hash},
+            contract.parse_last_error,
+        )
 
     # -- operators ---------------------------------------------------------------
 
@@ -487,7 +492,9 @@ class ConvexGateway:
     def ping(self, timeout: float = 2.0) -> float:
         """Convex's clock (ms) from the public `functions:ping`: one attempt, at most
         `timeout` seconds. The /healthz probe: it must be quick, even when Convex is not."""
-        return self._parsed("query", "functions:ping", {}, _server_time, attempts=1, budget=timeout)
+        return self._parsed(
+            "query", "functions:ping", {}, contract.parse_server_time, attempts=1, budget=timeout
+        )
 
     # -- admin role (convex/admins.ts), with the deploy key ------------------------
 
@@ -515,10 +522,7 @@ class ConvexGateway:
     def request_list_refresh(self) -> str | None:
         """The company file whose lists the next session pulls (None: nothing read yet)."""
         return self._parsed(
-            "mutation",
-            "qbMapping:requestListRefresh",
-            {},
-            lambda reply: _opt_text(reply, "companyFile"),
+            "mutation", "qbMapping:requestListRefresh", {}, contract.parse_list_refresh
         )
 
     def map_item(self, sku: str, qb_item: str) -> contract.Mapped:
@@ -581,23 +585,3 @@ REF_NUMBER = re.compile(r"(TR|AD)-\d+")
 
 def _call_id() -> str:
     return uuid.uuid4().hex
-
-
-def _server_time(value: Any) -> float:
-    server_time = value.get("serverTime") if isinstance(value, dict) else None
-    if isinstance(server_time, bool) or not isinstance(server_time, int | float):
-        raise ContractError(f"expected {{serverTime: number}}, got {type(value).__name__}")
-    return float(server_time)
-
-
-def _opt_text(value: Any, key: str) -> str | None:
-    found = value.get(key) if isinstance(value, dict) else None
-    if found is not None and not isinstance(found, str):
-        raise ContractError(f"{key} must be text or null")
-    return found
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ContractError(f"expected text, got {type(value).__name__}")
-    return value

@@ -532,6 +532,30 @@ def test_queue_status_drift(overrides: dict[str, Any], field: str) -> None:
         contract.QueueStatus.parse(queue_status(**overrides))
 
 
+def test_last_error_ping_and_list_refresh_replies() -> None:
+    assert contract.parse_last_error("") == ""
+    assert contract.parse_server_time({"serverTime": 5}) == 5.0
+    assert contract.parse_list_refresh({"companyFile": "C:\\a.qbw"}) == "C:\\a.qbw"
+    assert contract.parse_list_refresh({"companyFile": None}) is None
+    assert contract.parse_list_refresh(None) is None
+
+
+@pytest.mark.parametrize(
+    ("parse", "reply", "message"),
+    [
+        (contract.parse_last_error, None, "expected text, got NoneType"),
+        (contract.parse_server_time, {"serverTime": True}, r"expected \{serverTime: number\}"),
+        (contract.parse_server_time, 5, r"expected \{serverTime: number\}, got int"),
+        (contract.parse_list_refresh, {"companyFile": 1}, "companyFile must be text or null"),
+    ],
+)
+def test_last_error_ping_and_list_refresh_drift(
+    parse: Callable[[Any], Any], reply: Any, message: str
+) -> None:
+    with pytest.raises(ContractError, match=message):
+        parse(reply)
+
+
 # -- outcomes (bridge -> Convex) ---------------------------------------------------------------
 
 
