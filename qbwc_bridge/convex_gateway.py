@@ -463,6 +463,15 @@ class ConvexGateway:
             "query", "qbQueue:getEventState", {key: event_id_or_ref}, contract.parse_event_state
         )
 
+    def event_id_of(self, key: str) -> str:
+        """An event id as it is, or a refNumber (TR-000123) looked up to its event's id."""
+        if not REF_NUMBER.fullmatch(key):
+            return key
+        state = self.event_state(key)
+        if state is None:
+            raise ConvexCallError("qbQueue:getEventState", f"no event {key}", "EVENT_NOT_FOUND")
+        return state.event_id
+
     def retry_event(self, event_id: str) -> contract.QueueState:
         return self._parsed(
             "mutation",

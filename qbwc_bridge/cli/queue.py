@@ -10,7 +10,7 @@ import sys
 from qbwc_bridge.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError, Commands, gateway_for
 from qbwc_bridge.config import Settings
 from qbwc_bridge.contract import CompanyView
-from qbwc_bridge.convex_gateway import REF_NUMBER, ConvexCallError, ConvexGateway
+from qbwc_bridge.convex_gateway import ConvexCallError
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -125,16 +125,6 @@ def _duration(seconds: float) -> str:
     return f"{whole // 3600}h{(whole % 3600) // 60:02d}m"
 
 
-def _event_id(gateway: ConvexGateway, key: str) -> str:
-    """An event id, or a refNumber (TR-000123) looked up to its id."""
-    if not REF_NUMBER.fullmatch(key):
-        return key
-    state = gateway.event_state(key)
-    if state is None:
-        raise ConvexCallError("qbQueue:getEventState", f"no event {key}", "EVENT_NOT_FOUND")
-    return state.event_id
-
-
 def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
     if bool(args.event_ids) == bool(args.all_dead):
         raise CliError("give EVENT_ID... or --all-dead (not both)", EXIT_USAGE)
@@ -153,7 +143,7 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
     failures = 0
     for key in args.event_ids:
         try:
-            state = gateway.retry_event(_event_id(gateway, key))
+            state = gateway.retry_event(gateway.event_id_of(key))
             print(f"{state.ref_number} {state.event_id} -> {state.qb_status}")
         except ConvexCallError as error:
             failures += 1
@@ -165,7 +155,9 @@ def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
     if args.send == (args.txn_id is not None):
         raise CliError("give --send or --txn-id TXN_ID (one of them)", EXIT_USAGE)
     gateway = gateway_for(settings)
-    state = gateway.resolve_held(_event_id(gateway, args.event), send=args.send, txn_id=args.txn_id)
+    state = gateway.resolve_held(
+        gateway.event_id_of(args.event), send=args.send, txn_id=args.txn_id
+    )
     print(f"{state.ref_number} {state.event_id} -> {state.qb_status}")
     return EXIT_OK
 

@@ -400,14 +400,9 @@ class OpsApp:
         )
 
     def _event_id(self, key: str) -> str:
-        if REF_NUMBER.fullmatch(key):
-            state = self.gateway.event_state(key)
-            if state is None:
-                raise ConvexCallError("qbQueue:getEventState", f"no event {key}", "EVENT_NOT_FOUND")
-            return state.event_id
-        if not _CONVEX_ID.fullmatch(key):
+        if not REF_NUMBER.fullmatch(key) and not _CONVEX_ID.fullmatch(key):
             raise Refused("400 Bad Request", "That is not an event.")
-        return key
+        return self.gateway.event_id_of(key)
 
     def _retry(self, session: Session, form: dict[str, str]) -> Flash:
         state = self.gateway.retry_event(self._event_id(_field(form, "event", "the event")))

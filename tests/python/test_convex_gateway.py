@@ -210,3 +210,25 @@ def test_every_call_is_observed(fake: FakeConvex) -> None:
     with pytest.raises(ConvexCallError):
         observed.query("qbQueue:getEventState")
     assert seen == [("functions:ping", "ok"), ("qbQueue:getEventState", "error")]
+
+
+def test_an_event_is_named_by_its_id_or_its_ref_number(fake: FakeConvex) -> None:
+    state = {
+        "eventId": "jd7evt",
+        "refNumber": "TR-000123",
+        "qbStatus": "dead",
+        "retryCount": 0.0,
+        "nextAttemptAt": 0.0,
+        "qbLookupRequired": False,
+    }
+    fake.replies.extend([(200, _ok(state)), (200, _ok(None))])
+    gw = gateway(fake.url)
+    assert gw.event_id_of("jd7evt") == "jd7evt"  # an id is taken as it is: no call
+    assert gw.event_id_of("TR-000123") == "jd7evt"
+    with pytest.raises(ConvexCallError) as raised:
+        gw.event_id_of("AD-000009")
+    assert (raised.value.code, raised.value.message) == ("EVENT_NOT_FOUND", "no event AD-000009")
+    assert [(r["path"], r["args"]) for r in fake.requests] == [
+        ("qbQueue:getEventState", {"refNumber": "TR-000123"}),
+        ("qbQueue:getEventState", {"refNumber": "AD-000009"}),
+    ]
