@@ -163,10 +163,15 @@ async function recentEffects(db: DatabaseReader, report: Report, partId: Id<"inv
   return effects;
 }
 
-/** The ListID a part's item resolves to by name (its mapping, else its SKU), stored as the claim path does. */
+/**
+ * The ListID a part's item resolves to by name (its mapping, else its SKU),
+ * stored as the claim path does. An inactive item resolves to nothing, as
+ * there: the part stays unmapped (its events are held), and the item's stock
+ * is reported once, as only in QuickBooks.
+ */
 async function resolveItem(db: DatabaseWriter, company: Company, part: Doc<"inventory_parts">): Promise<string | undefined> {
   const entry = await findEntry(db, company, "items", { fullName: part.qbItemFullName ?? part.sku });
-  if (entry === null) return undefined;
+  if (entry === null || !entry.isActive) return undefined;
   await storeResolved(db, "item", part.sku, { listId: part.qbItemListId, fullName: part.qbItemFullName }, entry, () =>
     db.patch(part._id, { qbItemListId: entry.listId, qbItemFullName: entry.fullName }),
   );

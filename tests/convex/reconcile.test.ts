@@ -1355,6 +1355,31 @@ describe("the report's matching of mappings made by name", () => {
     ]);
     expect(r.totals).toMatchObject({ driftRows: 0, onlyInQuickBooks: 0, notInQuickBooks: 0 });
   });
+
+  test("an inactive item named like a part (its SKU or its FullName mapping) maps nothing: the part is unmapped, the item's stock only in QuickBooks", async () => {
+    // The send path holds such a part's events, and mapItem / mapItemsAuto refuse inactive items.
+    const refs = await reportWorld({ ml: true, parts: [["OLD-9", undefined], ["GAD", undefined, "Gadget"]], listItems: [["I-OLD", "OLD-9"], ["I-G", "Gadget"]] });
+    await t.run(async (ctx) => {
+      for (const row of await ctx.db.query("qb_list_entries").collect()) if (row.list === "items") await ctx.db.patch(row._id, { isActive: false });
+    });
+    await setBalance(refs, "OLD-9", "WH", 2);
+    await setBalance(refs, "GAD", "WH", 6);
+    await snapRows(refs, [{ rowId: "R1", item: "I-OLD", site: "S-1", qty: 5 }, { rowId: "R2", item: "I-G", site: "S-1", qty: 6 }]);
+    const r = await report();
+    const parts = await t.run(async (ctx) => await ctx.db.query("inventory_parts").collect());
+    expect(parts.map((p) => [p.sku, p.qbItemListId, p.qbItemFullName])).toEqual([
+      ["OLD-9", undefined, undefined],
+      ["GAD", undefined, "Gadget"],
+    ]);
+    expect(await t.run(async (ctx) => await ctx.db.query("inventory_mapping_changes").collect())).toEqual([]);
+    expect(Object.entries(r.cells).map(([key, row]) => [key, figures(row), row.note]).sort()).toEqual([
+      ["GAD||Main WH", { convexQoh: 6, qbQoh: 0, inTransit: 0, drift: -6 }, "not mapped to a QuickBooks item"],
+      ["OLD-9||Main WH", { convexQoh: 2, qbQoh: 0, inTransit: 0, drift: -2 }, "not mapped to a QuickBooks item"],
+      ["|I-G|Main WH (list)", { convexQoh: 0, qbQoh: 6, inTransit: 0, drift: 6 }, "only in QuickBooks (no part maps to this item)"],
+      ["|I-OLD|Main WH (list)", { convexQoh: 0, qbQoh: 5, inTransit: 0, drift: 5 }, "only in QuickBooks (no part maps to this item)"],
+    ]);
+    expect(r.totals).toMatchObject({ qbQoh: 11, notInQuickBooks: 2, onlyInQuickBooks: 2 });
+  });
 });
 
 describe("a snapshot while an event's outcome is unknown", () => {
