@@ -765,6 +765,16 @@ def parse_sessions(value: Any) -> tuple[SessionView, ...]:
     return tuple(SessionView.parse(s) for s in _list(value, "sessions"))
 
 
+def _states(data: Mapping[str, Any], key: str) -> tuple[QueueState, ...]:
+    return tuple(QueueState.parse(e) for e in _list(data.get(key), key))
+
+
+def _counts(data: Mapping[str, Any], key: str) -> dict[str, int]:
+    """A map of counts by name (events by qbStatus)."""
+    counts = _obj(data.get(key), key)
+    return {str(k): _int(counts, k) for k in counts}
+
+
 def parse_event_state(value: Any) -> QueueState | None:
     return None if value is None else QueueState.parse(value)
 
@@ -793,7 +803,7 @@ class RetriedBatch:
 def parse_retried(value: Any) -> RetriedBatch:
     data = _obj(value, "retryAllDead reply")
     return RetriedBatch(
-        retried=tuple(QueueState.parse(e) for e in _list(data.get("retried"), "retried")),
+        retried=_states(data, "retried"),
         more=_bool(data, "more"),
     )
 
@@ -813,17 +823,16 @@ class QueueStatus:
     @classmethod
     def parse(cls, value: Any) -> QueueStatus:
         data = _obj(value, "queue status")
-        counts = _obj(data.get("counts"), "counts")
         return cls(
             server_time=_num(data, "serverTime"),
-            counts={str(k): _int(counts, k) for k in counts},
+            counts=_counts(data, "counts"),
             due_count=_int(data, "dueCount"),
             oldest_due_at=_opt_num(data, "oldestDueAt"),
             oldest_due_age_seconds=_opt_num(data, "oldestDueAgeSeconds"),
             open_sessions=parse_sessions(data.get("openSessions")),
-            lookups=tuple(QueueState.parse(e) for e in _list(data.get("lookups"), "lookups")),
-            held=tuple(QueueState.parse(e) for e in _list(data.get("held"), "held")),
-            dead=tuple(QueueState.parse(e) for e in _list(data.get("dead"), "dead")),
+            lookups=_states(data, "lookups"),
+            held=_states(data, "held"),
+            dead=_states(data, "dead"),
         )
 
 
@@ -1241,7 +1250,6 @@ class OpsOverview:
     @classmethod
     def parse(cls, value: Any) -> OpsOverview:
         data = _obj(value, "ops overview")
-        counts = _obj(data.get("counts"), "counts")
         held = _obj(data.get("held"), "held")
         report = data.get("report")
         report_data = None if report is None else _obj(report, "report")
@@ -1250,17 +1258,15 @@ class OpsOverview:
         last_session = data.get("lastSession")
         return cls(
             server_time=_num(data, "serverTime"),
-            counts={str(k): _int(counts, k) for k in counts},
+            counts=_counts(data, "counts"),
             due_count=_int(data, "dueCount"),
             oldest_due_at=_opt_num(data, "oldestDueAt"),
             open_sessions=parse_sessions(data.get("openSessions")),
             last_session=None if last_session is None else SessionView.parse(last_session),
             company=CompanyView.parse(data.get("company")),
-            dead=tuple(QueueState.parse(e) for e in _list(data.get("dead"), "dead")),
+            dead=_states(data, "dead"),
             held_groups=tuple(_unmapped_row(r) for r in _list(held.get("groups"), "groups")),
-            held_conflicts=tuple(
-                QueueState.parse(e) for e in _list(held.get("conflicts"), "conflicts")
-            ),
+            held_conflicts=_states(held, "conflicts"),
             held_scanned=_int(held, "scanned"),
             held_more=_bool(held, "more"),
             report=None
