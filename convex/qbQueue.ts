@@ -147,6 +147,8 @@ export const endOpenSessions = internalMutation({
   },
 });
 
+const LOOKUPS_SHOWN = MAX_CLAIM_BATCH * 2;
+
 /** Queue health for `qbwc-bridge status`: counts, oldest due, sessions, lookups, held and dead events. */
 export const getQueueStatus = internalQuery({
   args: { deadLimit: v.optional(v.number()) },
@@ -165,10 +167,16 @@ export const getQueueStatus = internalQuery({
     const now = Date.now();
     const limit = clampBatch(args.deadLimit ?? 20);
     const [oldest] = await dueEvents(ctx.db, now, 1);
-    const lookups = await ctx.db
-      .query("inventory_events")
-      .withIndex("by_lookup_qbStatus", (q) => q.eq("qbLookupRequired", true))
-      .take(MAX_CLAIM_BATCH * 2);
+    // Each live status through its own range: dead lookups (which sort first) cannot crowd them out.
+    const lookups = [];
+    for (const qbStatus of ["failed", "pending"] as const) {
+      lookups.push(
+        ...(await ctx.db
+          .query("inventory_events")
+          .withIndex("by_lookup_qbStatus", (q) => q.eq("qbLookupRequired", true).eq("qbStatus", qbStatus))
+          .take(LOOKUPS_SHOWN - lookups.length)),
+      );
+    }
     return {
       serverTime: now,
       counts: await qbStatusCounts(ctx.db),
@@ -176,7 +184,7 @@ export const getQueueStatus = internalQuery({
       oldestDueAt: oldest?.nextAttemptAt ?? null,
       oldestDueAgeSeconds: oldest === undefined ? null : Math.max(0, Math.round((now - oldest.nextAttemptAt) / 1000)),
       openSessions: (await openSessions(ctx.db)).map((s) => sessionView(s, now)),
-      lookups: lookups.filter((e) => e.qbStatus === "failed" || e.qbStatus === "pending").map(queueState),
+      lookups: lookups.map(queueState),
       held: await latestInStatus(ctx.db, "held", limit),
       dead: await latestInStatus(ctx.db, "dead", limit),
     };

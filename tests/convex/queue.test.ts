@@ -518,6 +518,23 @@ describe("a session that is over: its unanswered claims are looked up first", ()
     expect(await getEvent(t, eventId)).toMatchObject({ qbLookupRequired: true, claimSessionId: sessionId });
   });
 
+  test("getQueueStatus lists the live lookups (failed, then pending) however many dead lookups sort before them", async () => {
+    const { eventId } = await lostEvent();
+    await session();
+    const pendingLookup = await newEvent();
+    await t.run(async (ctx) => {
+      await ctx.db.patch(pendingLookup, { qbLookupRequired: true });
+      const template = (await ctx.db.get(pendingLookup))!;
+      const { _id, _creationTime, ...fields } = template;
+      for (let k = 0; k < 200; k++) await ctx.db.insert("inventory_events", { ...fields, qbStatus: "dead", refNumber: `DEAD-${k}` });
+    });
+    const status = await t.query(internal.qbQueue.getQueueStatus, {});
+    expect(status.lookups.map((e) => [e.eventId, e.qbStatus])).toEqual([
+      [eventId, "failed"],
+      [pendingLookup, "pending"],
+    ]);
+  });
+
   test("lookups and sends travel in one message, in due order, each marked by its mode", async () => {
     const { eventId } = await lostEvent();
     const fresh = await newEvent();
