@@ -22,7 +22,8 @@ import {
   type LineInput,
   type NewLine,
 } from "./lib/ledger";
-import { mappingRef, recordMappingChange } from "./lib/mappingLog";
+import { wakeHolds } from "./lib/mapping";
+import { type MappingChange, mappingRef, recordMappingChange } from "./lib/mappingLog";
 import { queueState, transition } from "./lib/queue";
 import { isAdmin, mayVoid } from "./lib/roles";
 import {
@@ -293,7 +294,7 @@ export const upsertLocation = adminMutation({
       }
     }
     const result = await patchChanged(ctx, existing, fields);
-    await recordMappingChange(ctx.db, siteChange);
+    await recordRemap(ctx.db, siteChange);
     return { locationId: existing._id, result };
   },
 });
@@ -342,10 +343,18 @@ export const upsertReasonAccount = adminMutation({
       return { reasonAccountId: id, result: "created" as const };
     }
     const result = await patchChanged(ctx, existing, fields);
-    await recordMappingChange(ctx.db, accountChange);
+    await recordRemap(ctx.db, accountChange);
     return { reasonAccountId: existing._id, result };
   },
 });
+
+/**
+ * Logs a changed mapping of an existing location or reason code; the events
+ * held for a mapping are checked again at once (one it held may be fixed).
+ */
+async function recordRemap(db: DatabaseWriter, change: MappingChange) {
+  if ((await recordMappingChange(db, change)) !== null) await wakeHolds(db, null, change.at);
+}
 
 /** Patches only fields that were given and differ; "unchanged" writes nothing. */
 async function patchChanged<T extends Doc<"inventory_locations"> | Doc<"inventory_reason_accounts">>(

@@ -4,6 +4,7 @@ import { internalMutation, type DatabaseReader } from "./_generated/server";
 import { DESCRIPTION_MAX, ERROR_CODES, IMPORTER_ACTOR, MAX_PART_UPSERT_BATCH, NAME_MAX } from "./lib/constants";
 import { fail } from "./lib/errors";
 import { findPartBySku } from "./lib/ledger";
+import { wakeHolds } from "./lib/mapping";
 import { mappingRef, recordMappingChange } from "./lib/mappingLog";
 import { fullNameText, listIdText, optionalText, skuText } from "./lib/validate";
 import { partFields } from "./schema";
@@ -88,6 +89,7 @@ export const upsertBatch = internalMutation({
     let created = 0;
     let updated = 0;
     let unchanged = 0;
+    let remapped = false;
     const changes: { sku: string; action: "create" | "update"; fields: string[] }[] = [];
     for (const { sku, fields } of inputs) {
       const given = Object.entries(fields).filter(([, value]) => value !== undefined);
@@ -110,9 +112,11 @@ export const upsertBatch = internalMutation({
       changes.push({ sku, action: "update", fields: changed.map(([key]) => key).sort() });
       if (!args.dryRun) {
         await ctx.db.patch(existing._id, Object.fromEntries(changed));
-        await recordItemMapping(sku, existing, fields);
+        if ((await recordItemMapping(sku, existing, fields)) !== null) remapped = true;
       }
     }
+    // A part's events held for its mapping are checked again at once (lib/mapping.ts).
+    if (remapped) await wakeHolds(ctx.db, null, now);
     changes.sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0));
     return { created, updated, unchanged, changes };
   },

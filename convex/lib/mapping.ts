@@ -187,7 +187,7 @@ export async function recheckHolds(db: DatabaseWriter, company: Company | null, 
   return released;
 }
 
-/** After a mapping change: the held events it may free are checked at the next chance. */
+/** After a mapping change (qbMapping map*, the admin upserts, the importer): the held events it may free are checked at the next chance. */
 export async function wakeHolds(db: DatabaseWriter, partId: Id<"inventory_parts"> | null, now: number, limit = 500): Promise<number> {
   const held: Event[] = [];
   if (partId !== null) {

@@ -361,6 +361,45 @@ describe("held for mapping: rechecks and wakes", () => {
     expect(payload).toMatchObject({ eventId: held.event._id, lines: [{ sku: "BOLT-3", item: { listId: "10000003-1", fullName: "Hardware:Bolt" } }] });
   });
 
+  test("an admin's upsertLocation that maps the missing site wakes the held event: the next session sends it", async () => {
+    await patchCompany(t, { multiLocationEnabled: true });
+    await pulled();
+    const held = await syncAfter(() => stock(t, "WID-1", "BIN-A", 1));
+    expect(held.event).toMatchObject({ qbStatus: "held", nextAttemptAt: T0 + 1000 + MAPPING_RECHECK_MS });
+    at(5000);
+    await asAdmin(t).mutation(api.inventory.upsertLocation, { code: "BIN-A", name: "Bin A" });
+    expect((await getEvent(t, held.event._id)).nextAttemptAt).toBe(T0 + 1000 + MAPPING_RECHECK_MS); // no mapping change
+    await asAdmin(t).mutation(api.inventory.upsertLocation, { code: "BIN-A", qbSiteListId: "80000002-1", qbSiteFullName: "Truck 1" });
+    expect((await getEvent(t, held.event._id)).nextAttemptAt).toBe(T0 + 5000);
+    const { events } = await syncRound();
+    expect(events.map((e) => [e.eventId, e.site])).toEqual([[held.event._id, { listId: "80000002-1", fullName: "Truck 1" }]]);
+  });
+
+  test("an admin's upsertReasonAccount that maps a listed account wakes the held event: the next session sends it", async () => {
+    await pulled({ ...standardLists(), accounts: [entry("90000001-1", "Inventory Adjustments"), entry("90000005-1", "Damaged Goods")] });
+    const held = await syncAfter(() => adjustLines("MAIN", "DAMAGE", [{ sku: "WID-1", quantity: 1 }]));
+    expect(held.event.qbStatus).toBe("held");
+    at(5000);
+    await asAdmin(t).mutation(api.inventory.upsertReasonAccount, { reasonCode: "DAMAGE", qbAccountFullName: "Damaged Goods" });
+    expect((await getEvent(t, held.event._id)).nextAttemptAt).toBe(T0 + 5000);
+    const { events } = await syncRound();
+    expect(events.map((e) => [e.eventId, e.account])).toEqual([[held.event._id, { listId: "90000005-1", fullName: "Damaged Goods" }]]);
+  });
+
+  test("the importer's parts:upsertBatch that maps the part wakes its held event (a batch changing no mapping wakes nothing)", async () => {
+    await pulled();
+    const held = await syncAfter(() => stock(t, "BOLT-3", "MAIN", 1));
+    expect(held.event).toMatchObject({ qbStatus: "held", nextAttemptAt: T0 + 1000 + MAPPING_RECHECK_MS });
+    at(4000);
+    await t.mutation(internal.parts.upsertBatch, { parts: [{ sku: "BOLT-3", name: "Bolt 3" }, { sku: "NEW-1", qbItemFullName: "Gadget" }] });
+    expect((await getEvent(t, held.event._id)).nextAttemptAt).toBe(T0 + 1000 + MAPPING_RECHECK_MS);
+    at(5000);
+    await t.mutation(internal.parts.upsertBatch, { parts: [{ sku: "BOLT-3", qbItemFullName: "Gadget" }] });
+    expect((await getEvent(t, held.event._id)).nextAttemptAt).toBe(T0 + 5000);
+    const { events } = await syncRound();
+    expect(events.map((e) => [e.eventId, e.lines[0].item])).toEqual([[held.event._id, { listId: "10000002-1", fullName: "Gadget" }]]);
+  });
+
   test("a held-for-mapping event can be voided by its creator (balance reversed); a conflict hold cannot", async () => {
     await pulled();
     const held = await syncAfter(() => stock(t, "BOLT-3", "MAIN", 4));
