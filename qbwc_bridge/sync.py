@@ -236,6 +236,8 @@ class SyncService:
             log.error(
                 "event_unrenderable",
                 event_id=event.event_id,
+                # Still names the event when Convex's payload was too broken to carry its id.
+                claim_token=event.claim_token,
                 ref_number=event.ref_number,
                 reason=event.reason,
             )

@@ -524,6 +524,7 @@ def test_refusals_are_logged_as_events_and_as_reads(
         ("event_unrenderable", "e2", "AD-000002"),
         ("quickbooks_read_unrenderable", None, None),
     ]
+    assert [entry.get("claim_token") for entry in refused] == ["e3:1", "e2:1", None]
     read = refused[2]
     assert (read["kind"], read["request_id"]) == ("ItemInventoryQuery", "r1")
     assert "must be read in pages" in read["reason"]
