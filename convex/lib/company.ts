@@ -254,12 +254,14 @@ async function upsertEntry(
     quantityOnHand: entry.quantityOnHand,
     accountType: entry.accountType?.slice(0, 60),
   };
+  // Looked up as stored, so a page seen twice updates its rows instead of adding them again.
+  const listId = entry.listId.slice(0, 40);
   const existing = await db
     .query("qb_list_entries")
-    .withIndex("by_list_listId", (q) => q.eq("companyId", companyId).eq("generation", generation).eq("list", list).eq("listId", entry.listId))
+    .withIndex("by_list_listId", (q) => q.eq("companyId", companyId).eq("generation", generation).eq("list", list).eq("listId", listId))
     .first();
   if (existing === null) {
-    await db.insert("qb_list_entries", { companyId, generation, list, listId: entry.listId.slice(0, 40), ...fields });
+    await db.insert("qb_list_entries", { companyId, generation, list, listId, ...fields });
     return true;
   }
   await db.patch(existing._id, fields);

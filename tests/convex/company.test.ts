@@ -632,6 +632,22 @@ describe("list pull", () => {
     expect(rows.map((r) => [r.listId, r.quantityOnHand])).toEqual([["I-1", 7]]);
   });
 
+  test("a repeated page with a ListID longer than the 40 characters stored adds no second row", async () => {
+    const longId = `8000${"0".repeat(40)}-1234567890`;
+    at(1000);
+    await t.mutation(internal.qbMapping.requestListRefresh, {});
+    await authenticateOpen(t, "long");
+    const [accounts] = await nextQueries(t, "long");
+    await answer(t, "long", [{ requestId: accounts.requestId, outcome: { kind: "listPage", list: "accounts", entries: standardLists().accounts, remaining: 0 } }]);
+    const page = (qoh: number) => ({ kind: "listPage" as const, list: "items" as const, entries: [entry(longId, "W-1", { quantityOnHand: qoh })], iteratorId: "IT", remaining: 3 });
+    const [first] = await nextQueries(t, "long");
+    await answer(t, "long", [{ requestId: first.requestId, outcome: page(1) }]);
+    const [second] = await nextQueries(t, "long");
+    await answer(t, "long", [{ requestId: second.requestId, outcome: page(7) }]);
+    expect((await listRows(t, "items", 1)).map((r) => [r.listId, r.quantityOnHand])).toEqual([[longId.slice(0, 40), 7]]);
+    expect((await company(t)).pull?.counts).toMatchObject({ items: 1 });
+  });
+
   test("a list page whose answer never reached Convex is not skipped: QuickBooks' iterator moved on, so the pull must not Continue past it", async () => {
     at(1000);
     await t.mutation(internal.qbMapping.requestListRefresh, {});
