@@ -10,9 +10,9 @@ Set-up, on the local Convex runtime, with the bridge serving /ops over real HTTP
 - a drift report through the real flow: 60 items only in QuickBooks plus hand changes,
   `qbRecon:requestSnapshot`, one QBWC run (the snapshot), one page load (builds the report),
   so the page carries its longest drift table (50 rows);
-- the backlog, inserted in bulk through the runtime's test route (creating 10,000 events
-  through the functions takes many minutes on convex-test, whose index lookups scan
-  the whole database): `--events` events with one line each, of which `--dead` dead
+- the backlog, inserted in bulk through the runtime's test route, directly in the states
+  a queue reaches over time (the functions create pending events; the other states come
+  from QBWC runs): `--events` events with one line each, of which `--dead` dead
   (QuickBooks' 3140 message with the bridge's hint), `--held` held for a mapping on 40
   parts (the page's 40 mapping forms), 100 failed and due, the rest half pending, half
   applied; the per-status counters the real mutations keep; 72 hours of hourly figures.
@@ -21,11 +21,12 @@ Measured: `--loads` page loads by a signed-in client (server time: request sent 
 byte received, on localhost), p50 and p99, and of that the bridge's own work (the load
 minus its `ops:overview` call: parsing, the verdict, the charts, the template); the page's
 one Convex query (`ops:overview`) alone, called directly, to show what the local runtime
-costs (convex-test scans the whole table for every index range, so this part grows with
-the backlog there and not on Convex, where the query reads the same few hundred documents
+costs (its index lookups, local_convex/indexes.ts, read every event of a status, e.g. all
+pending ones, and sort them before taking the first few, so this part grows with the
+backlog there and not on Convex, where the query reads the same few hundred documents
 whatever the size: tests/convex/ops.test.ts); the page's weight in KB (uncompressed, and
-gzipped as deploy/Caddyfile serves it). Targets: p99 < 300 ms on the
-local runtime, < 100 KB per page. Fails (exit 1) when a target is missed.
+gzipped as deploy/Caddyfile serves it). Targets: p99 < 300 ms on the local runtime,
+< 100 KB per page. Fails (exit 1) when a target is missed.
 """
 
 from __future__ import annotations
